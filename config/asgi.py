@@ -1,0 +1,26 @@
+"""ASGI entry point: the `ws` process (daphne) serves WebSockets through it.
+
+Django is set up before the routing is imported, because consumers import models.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Read by settings: under ASGI, persistent connections leak across event-loop threads, so the
+# database connection is pooled (PostgreSQL) or closed after each use (SQLite).
+os.environ.setdefault("DJANGO_SERVER_INTERFACE", "asgi")
+
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
+
+django_asgi_app = get_asgi_application()
+
+from system.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -1,0 +1,17 @@
+"""Celery tasks of the platform kernel. Thin and idempotent: they call services."""
+
+from celery import shared_task
+from django.conf import settings
+
+from system.services import event_log_prune
+
+
+@shared_task(name="system.ping")
+def ping() -> str:
+    """Proves a worker consumes the queue and the result backend answers."""
+    return "pong"
+
+
+@shared_task(name="system.event_log_prune")
+def prune_event_log() -> int:
+    return event_log_prune(older_than=settings.EVENT_LOG_RETENTION)

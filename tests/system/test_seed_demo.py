@@ -1,0 +1,35 @@
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_a_superuser_and_prints_its_password_once():
+    output = seed()
+
+    password = re.search(r"admin user: created, password (\S+)", output).group(1)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.check_password(password)
+    assert password not in admin.password
+
+
+def test_seed_demo_is_idempotent_and_never_prints_the_password_again():
+    first = seed()
+    password = re.search(r"password (\S+)", first).group(1)
+
+    second = seed()
+
+    assert password not in second
+    assert get_user_model().objects.filter(username="admin").count() == 1
+    assert get_user_model().objects.get(username="admin").check_password(password)
