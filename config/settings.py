@@ -21,20 +21,22 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ENVIRONMENT = env.str("ENVIRONMENT", default="development" if DEBUG else "production")
 
 
-def _secret_key() -> str:
-    key = env.str("DJANGO_SECRET_KEY", default="")
-    if key:
-        return key
-    # `make run` writes this file once so that hand-run manage.py commands share its key.
-    key_file = VAR_DIR / "secret_key"
-    if key_file.is_file():
-        return key_file.read_text().strip()
+def _secret(variable: str, file_name: str) -> str:
+    value = env.str(variable, default="")
+    if value:
+        return value
+    # `make run` writes this file once so that hand-run manage.py commands share its value.
+    secret_file = VAR_DIR / file_name
+    if secret_file.is_file():
+        return secret_file.read_text().strip()
     if DEBUG:
-        return "django-insecure-development-only-key"
-    raise SystemExit("error: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+        return f"django-insecure-development-only-{file_name}"
+    raise SystemExit(f"error: {variable} must be set when DJANGO_DEBUG is off")
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret("DJANGO_SECRET_KEY", "secret_key")
+# Signs JWTs; separate from SECRET_KEY so that rotating one does not invalidate the other.
+JWT_SIGNING_KEY = _secret("JWT_SIGNING_KEY", "jwt_signing_key")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -62,6 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "system.middleware.RequestIdMiddleware",
     "system.middleware.AccessLogMiddleware",
+    "system.middleware.RequestSizeLimitMiddleware",
+    "system.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,9 +185,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "system.authentication.BearerAuthentication",
+        "system.authentication.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["system.permissions.PolicyPermission"],
+    "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "system.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -196,7 +203,33 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "system.schema.add_rate_limit_headers",
+    ],
 }
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="371os-api"),
+    "ISSUER": env.str("JWT_ISSUER", default="371os"),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+}
+
+ROUTING_RULES_PATH = Path(
+    env.str("ROUTING_RULES_PATH", default=str(BASE_DIR / "config" / "routing_rules.yaml"))
+)
+# How many reverse proxies in front append to X-Forwarded-For (0: trust REMOTE_ADDR only).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 WS_PORT = env.int("WS_PORT", default=8001)
 # Where browsers reach the WebSocket endpoint; empty means "this host, WS_PORT".

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class SystemConfig(AppConfig):
@@ -12,3 +13,11 @@ class SystemConfig(AppConfig):
         admin.site.site_header = "371OS back office"
         admin.site.site_title = "371OS back office"
         admin.site.index_title = "Control plane"
+
+        from system import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from system.policy import PolicyError, get_policy
+
+        try:
+            get_policy()
+        except (OSError, PolicyError) as exc:
+            raise ImproperlyConfigured(f"access policy: {exc}") from None

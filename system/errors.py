@@ -79,6 +79,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DomainError):
         body = error_body(exc.code, exc.message, exc.details)
         status = exc.http_status
+        headers.update(exc.headers)
     elif isinstance(exc, drf.APIException):
         code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "bad_request")
         message, details = _message_of(exc)

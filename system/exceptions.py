@@ -23,6 +23,7 @@ class DomainError(Exception):
     ) -> None:
         self.message = message or self.message
         self.details = details or {}
+        self.headers: dict[str, str] = {}
         if code is not None:
             self.code = code
         if http_status is not None:
@@ -58,3 +59,15 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     http_status = 503
     message = "The service is temporarily unavailable."
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    http_status = 401
+    message = "Invalid username or password."
+
+
+class InvalidToken(DomainError):
+    code = "invalid_token"
+    http_status = 401
+    message = "The token is invalid, expired or revoked."

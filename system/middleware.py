@@ -6,8 +6,10 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from system.errors import error_response
 from system.logging import request_id_var
 
 access_logger = logging.getLogger("system.request")
@@ -66,4 +68,41 @@ def principal_label(request: HttpRequest) -> str:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return "-"
-    return user.get_username()
+    prefix = getattr(getattr(request, "auth", None), "prefix", None)
+    return f"{user.get_username()}/key:{prefix}" if prefix else user.get_username()
+
+
+class RequestSizeLimitMiddleware:
+    """Bodies over MAX_REQUEST_BODY_BYTES are refused before anything reads them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return error_response(
+                "payload_too_large",
+                "The request body is too large.",
+                413,
+                {"max_bytes": settings.MAX_REQUEST_BODY_BYTES},
+            )
+        return self.get_response(request)
+
+
+class RateLimitHeadersMiddleware:
+    """Adds X-RateLimit-* to responses whose request was counted (system.permissions)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        state = getattr(request, "rate_limit", None)
+        if state is not None:
+            for name, value in state.headers().items():
+                response[name] = value
+        return response

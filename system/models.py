@@ -1,3 +1,6 @@
+from datetime import datetime
+
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -48,3 +51,36 @@ class EventLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.event_id} {self.event_type}"
+
+
+class ApiKey(models.Model):
+    """A long-lived credential. Only a hash of the secret is stored; the full key
+    (`371os_<prefix>_<secret>`) is shown once, when it is made."""
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    # Comma-separated, sorted subset of system.roles.ROLES: a plain column filters the same way
+    # on SQLite and PostgreSQL and costs no join on the authentication path.
+    roles = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(filter(None, self.roles.split(",")))
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -1,7 +1,8 @@
 """Run the whole stack: `python -m system.stack` (what `make run` does).
 
 1. With no `REDIS_URL`, start the embedded Redis and export its URL to every process.
-2. With `DJANGO_DEBUG` off and no `DJANGO_SECRET_KEY`, make a key once in `var/secret_key`.
+2. With `DJANGO_DEBUG` off and no `DJANGO_SECRET_KEY`/`JWT_SIGNING_KEY`, make each once in
+   `var/secret_key`/`var/jwt_signing_key`.
 3. Migrate and seed the demo (skipped with `--no-setup`), collect static files.
 4. Start the Procfile's processes (api, ws, worker, beat) under honcho, which stops them all,
    with SIGKILL after a grace period, on Ctrl-C, on SIGTERM, or when any one of them exits.
@@ -38,12 +39,19 @@ def _prepare_environment(env: dict[str, str], var_dir: Path) -> None:
     env.setdefault("WEB_CONCURRENCY", str(os.cpu_count() or 1))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if not env.get("DJANGO_SECRET_KEY") and not _truthy(env.get("DJANGO_DEBUG", "")):
-        key_file = var_dir / "secret_key"
-        if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(50))
-            key_file.chmod(0o600)
-        env["DJANGO_SECRET_KEY"] = key_file.read_text().strip()
+    if _truthy(env.get("DJANGO_DEBUG", "")):
+        return
+    for variable, file_name in (
+        ("DJANGO_SECRET_KEY", "secret_key"),
+        ("JWT_SIGNING_KEY", "jwt_signing_key"),
+    ):
+        if env.get(variable):
+            continue
+        secret_file = var_dir / file_name
+        if not secret_file.exists():
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_urlsafe(50))
+        env[variable] = secret_file.read_text().strip()
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -71,17 +79,14 @@ def _run_honcho(env: dict[str, str]) -> int:
     )  # fmt: skip
 
     def forward(signum: int, _frame: object) -> None:
-        # Ctrl-C already reached honcho (same process group); SIGTERM must be passed on.
-        if signum == signal.SIGTERM and honcho.poll() is None:
-            honcho.send_signal(signal.SIGTERM)
+        # From a terminal, Ctrl-C reaches honcho directly (same process group); from a
+        # supervisor or `kill`, only this process hears it. Honcho handles repeats.
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
-    while True:
-        try:
-            return honcho.wait()
-        except KeyboardInterrupt:  # pragma: no cover - SIGINT is handled above
-            continue
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    return honcho.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

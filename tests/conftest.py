@@ -1,7 +1,75 @@
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
+
+from system import services
+from system.redis_client import get_redis
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness protects production passwords, not test fixtures.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_windows():
+    """Rate-limit counters live in Redis for a minute: each test starts with none."""
+    client = get_redis()
+    keys = list(client.scan_iter(match="371os:rl:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("alice", roles=["messaging"]) → a user in those role groups."""
+    created = 0
+
+    def make(
+        username: str | None = None,
+        *,
+        roles: tuple[str, ...] = (),
+        password: str = "pw-123456!",
+        **extra,
+    ):
+        nonlocal created
+        created += 1
+        user = get_user_model().objects.create_user(
+            username=username or f"user{created}", password=password, **extra
+        )
+        user.groups.set(Group.objects.filter(name__in=roles))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_api_key(make_user):
+    """make_api_key(["admin"]) → the full key string of a new key with those roles."""
+
+    def make(roles: list[str], *, owner=None, **kwargs) -> str:
+        _, key = services.api_key_create(
+            name="test key", owner=owner or make_user(), roles=roles, **kwargs
+        )
+        return key
+
+    return make
+
+
+@pytest.fixture
+def client_as(make_api_key):
+    """client_as("messaging") → a new APIClient authenticated with a key holding that role."""
+
+    def as_role(*roles: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"ApiKey {make_api_key(list(roles))}")
+        return client
+
+    return as_role

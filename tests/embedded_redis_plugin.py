@@ -19,6 +19,7 @@ _server_key = pytest.StashKey[EmbeddedRedis]()
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+    os.environ.setdefault("JWT_SIGNING_KEY", "test-only-jwt-signing-key-" + "y" * 40)
     if os.environ.get("REDIS_URL") or early_config.getoption("help"):
         return
     server = EmbeddedRedis(

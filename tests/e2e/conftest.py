@@ -68,14 +68,14 @@ def _wait_ready(stack: LiveStack) -> None:
     pytest.fail(f"/readyz did not answer 200 within {READY_TIMEOUT}s:\n{stack.log_tail()}")
 
 
-def _stop(stack: LiveStack) -> None:
-    """SIGTERM the runner, as Ctrl-C or a supervisor would; then every process it started
+def _stop(stack: LiveStack, stop_signal: signal.Signals) -> None:
+    """Signal the runner, as Ctrl-C or a supervisor would; then every process it started
     (honcho, granian workers, daphne, celery and its pool, redis) must be gone."""
     try:
         started = psutil.Process(stack.process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         started = []
-    stack.process.send_signal(signal.SIGTERM)
+    stack.process.send_signal(stop_signal)
     try:
         stack.process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -88,9 +88,12 @@ def _stop(stack: LiveStack) -> None:
 
 
 @contextmanager
-def run_stack(tmp_dir: Path, **env_overrides: str | None) -> Iterator[LiveStack]:
+def run_stack(
+    tmp_dir: Path, stop_signal: signal.Signals = signal.SIGTERM, **env_overrides: str | None
+) -> Iterator[LiveStack]:
     """Start the stack with the test process's environment plus `env_overrides` (None
-    removes a variable), on free ports, with its files under `tmp_dir`."""
+    removes a variable), on free ports, with its files under `tmp_dir`; stop it with
+    `stop_signal` on exit."""
     api_port, ws_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -127,7 +130,7 @@ def run_stack(tmp_dir: Path, **env_overrides: str | None) -> Iterator[LiveStack]
         _wait_ready(stack)
         yield stack
     finally:
-        _stop(stack)
+        _stop(stack, stop_signal)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The whole stack, started as `make run` starts it, over real sockets."""
 
+import signal
 import socket
 
 import httpx
@@ -34,10 +35,12 @@ def test_admin_static_files_are_served_by_the_api_process(live_stack):
     assert response.headers["content-type"].startswith("text/css")
 
 
-def test_without_redis_url_the_stack_runs_its_own_redis_and_stops_it(transactional_db, tmp_path):
+def test_without_redis_url_the_stack_runs_its_own_redis_and_ctrl_c_stops_everything(
+    transactional_db, tmp_path
+):
     port = free_port()
 
-    with run_stack(tmp_path, REDIS_URL=None, EMBEDDED_REDIS_PORT=str(port)) as stack:
+    with run_stack(tmp_path, signal.SIGINT, REDIS_URL=None, EMBEDDED_REDIS_PORT=str(port)) as stack:
         assert httpx.get(f"{stack.api_url}/readyz", timeout=5).json()["checks"]["redis"]["ok"]
         assert redis.Redis(port=port).ping()
 

@@ -33,3 +33,14 @@ def test_seed_demo_is_idempotent_and_never_prints_the_password_again():
     assert password not in second
     assert get_user_model().objects.filter(username="admin").count() == 1
     assert get_user_model().objects.get(username="admin").check_password(password)
+
+
+def test_seed_demo_prints_an_admin_api_key_once(api_client):
+    first = seed()
+    key = re.search(r"admin API key: created, (371os_\S+)", first).group(1)
+
+    second = seed()
+
+    assert key not in second
+    assert "admin API key: exists" in second
+    assert api_client.get("/api/v1/auth/api-keys", HTTP_X_API_KEY=key).status_code == 200

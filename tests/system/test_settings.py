@@ -11,7 +11,15 @@ import pytest
 pytestmark = pytest.mark.embedded
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-_VARIABLES = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "VAR_DIR")
+KEYS = {"DJANGO_SECRET_KEY": "k", "JWT_SIGNING_KEY": "j"}
+_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DJANGO_SECRET_KEY",
+    "JWT_SIGNING_KEY",
+    "DJANGO_DEBUG",
+    "VAR_DIR",
+)
 
 
 def load_settings(env: dict[str, str], expression: str) -> subprocess.CompletedProcess[str]:
@@ -31,9 +39,7 @@ def load_settings(env: dict[str, str], expression: str) -> subprocess.CompletedP
 
 
 def test_no_database_url_selects_sqlite_in_var_with_wal_and_busy_timeout(tmp_path):
-    result = load_settings(
-        {"DJANGO_SECRET_KEY": "k", "VAR_DIR": str(tmp_path)}, "s.DATABASES['default']"
-    )
+    result = load_settings({**KEYS, "VAR_DIR": str(tmp_path)}, "s.DATABASES['default']")
 
     db = json.loads(result.stdout)
     assert db["ENGINE"] == "django.db.backends.sqlite3"
@@ -45,7 +51,7 @@ def test_no_database_url_selects_sqlite_in_var_with_wal_and_busy_timeout(tmp_pat
 def test_database_url_selects_postgresql_with_persistent_checked_connections(tmp_path):
     result = load_settings(
         {
-            "DJANGO_SECRET_KEY": "k",
+            **KEYS,
             "VAR_DIR": str(tmp_path),
             "DATABASE_URL": "postgres://app:s3cret@db.internal:5433/platform",
         },
@@ -67,7 +73,7 @@ def test_database_url_selects_postgresql_with_persistent_checked_connections(tmp
 def test_asgi_process_uses_a_connection_pool_instead_of_persistent_connections(tmp_path):
     result = load_settings(
         {
-            "DJANGO_SECRET_KEY": "k",
+            **KEYS,
             "VAR_DIR": str(tmp_path),
             "DATABASE_URL": "postgres://app@db.internal/platform",
             "DJANGO_SERVER_INTERFACE": "asgi",
@@ -83,7 +89,7 @@ def test_asgi_process_uses_a_connection_pool_instead_of_persistent_connections(t
 def test_redis_url_feeds_cache_channel_layer_and_celery(tmp_path):
     url = "redis://cache.internal:6379/3"
     result = load_settings(
-        {"DJANGO_SECRET_KEY": "k", "VAR_DIR": str(tmp_path), "REDIS_URL": url},
+        {**KEYS, "VAR_DIR": str(tmp_path), "REDIS_URL": url},
         "[s.CACHES['default']['LOCATION'], s.CHANNEL_LAYERS['default']['CONFIG']['hosts'],"
         " s.CELERY_BROKER_URL, s.CELERY_RESULT_BACKEND]",
     )
@@ -105,3 +111,21 @@ def test_debug_on_without_secret_key_starts_with_a_development_key(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) is True
+
+
+def test_debug_off_without_jwt_signing_key_fails_naming_it(tmp_path):
+    result = load_settings(
+        {"DJANGO_DEBUG": "off", "DJANGO_SECRET_KEY": "k", "VAR_DIR": str(tmp_path)}, "s.DEBUG"
+    )
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == "error: JWT_SIGNING_KEY must be set when DJANGO_DEBUG is off"
+
+
+def test_secrets_written_by_make_run_are_read_from_var(tmp_path):
+    (tmp_path / "secret_key").write_text("from-the-file\n")
+    (tmp_path / "jwt_signing_key").write_text("jwt-from-the-file\n")
+
+    result = load_settings({"VAR_DIR": str(tmp_path)}, "[s.SECRET_KEY, s.JWT_SIGNING_KEY]")
+
+    assert json.loads(result.stdout) == ["from-the-file", "jwt-from-the-file"]

@@ -7,8 +7,15 @@ Secrets are printed once, when they are made, and stored nowhere in plain text.
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand
 from django.db import transaction
+
+from system import services
+from system.models import ApiKey
+from system.roles import ADMIN
+
+DEMO_KEY_NAME = "demo-admin"
 
 
 class Command(BaseCommand):
@@ -16,13 +23,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         with transaction.atomic():
-            self._seed_admin()
+            admin = self._seed_admin()
+            self._seed_admin_key(admin)
 
-    def _seed_admin(self) -> None:
+    def _seed_admin(self) -> AbstractBaseUser:
         User = get_user_model()  # noqa: N806
-        if User.objects.filter(username="admin").exists():
+        admin = User.objects.filter(username="admin").first()
+        if admin is not None:
             self.stdout.write("admin user: exists (password unchanged)")
-            return
+            return admin
         password = secrets.token_urlsafe(18)
-        User.objects.create_superuser(username="admin", email="", password=password)
+        admin = User.objects.create_superuser(username="admin", email="", password=password)
         self.stdout.write(f"admin user: created, password {password}  (shown once)")
+        return admin
+
+    def _seed_admin_key(self, admin: AbstractBaseUser) -> None:
+        existing = ApiKey.objects.filter(name=DEMO_KEY_NAME, owner=admin, revoked_at__isnull=True)
+        if existing.exists():
+            self.stdout.write(f"admin API key: exists (prefix {existing.first().prefix})")
+            return
+        _, key = services.api_key_create(name=DEMO_KEY_NAME, owner=admin, roles=[ADMIN])
+        self.stdout.write(f"admin API key: created, {key}  (shown once)")

@@ -1,0 +1,30 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from system.deprecation import add_months
+
+pytestmark = pytest.mark.embedded
+
+
+@pytest.mark.urls("tests.system.kernel_views")
+@pytest.mark.django_db
+def test_deprecated_endpoint_sends_deprecation_sunset_and_link(client_as):
+    response = client_as("messaging").get("/api/test/old")
+
+    assert response.status_code == 200
+    assert response["Deprecation"] == f"@{int(datetime(2026, 8, 31, tzinfo=UTC).timestamp())}"
+    assert response["Sunset"] == "Sun, 28 Feb 2027 00:00:00 GMT"
+    assert response["Link"] == '</docs/migration#old>; rel="deprecation"'
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        (datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)),
+        (datetime(2026, 8, 31, tzinfo=UTC), datetime(2027, 2, 28, tzinfo=UTC)),
+        (datetime(2027, 8, 31, tzinfo=UTC), datetime(2028, 2, 29, tzinfo=UTC)),
+    ],
+)
+def test_sunset_is_six_calendar_months_later(start, expected):
+    assert add_months(start, 6) == expected
