@@ -176,6 +176,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "event-log-prune": {"task": "system.event_log_prune", "schedule": timedelta(hours=1)},
+    "idempotency-prune": {"task": "system.idempotency_prune", "schedule": timedelta(hours=1)},
 }
 
 EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", default=72))
@@ -203,6 +204,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "MemberTypeEnum": "messaging.models.ChannelMember.Type",
+        "SenderTypeEnum": "messaging.models.Message.SenderType",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "system.schema.add_rate_limit_headers",
@@ -230,6 +235,26 @@ ROUTING_RULES_PATH = Path(
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+# --- Agents and the LLM router ------------------------------------------------------------
+LLM_ROUTING_PATH = Path(
+    env.str("LLM_ROUTING_PATH", default=str(BASE_DIR / "config" / "llm_routing.yaml"))
+)
+# What a new agent gets for every config field its creator leaves out.
+DEFAULT_AGENT_CONFIG = {
+    "model": env.str("AGENT_DEFAULT_MODEL", default="gpt-4"),
+    "temperature": env.float("AGENT_DEFAULT_TEMPERATURE", default=0.7),
+    "max_tokens": env.int("AGENT_DEFAULT_MAX_TOKENS", default=1024),
+    "top_p": 1.0,
+    "frequency_penalty": 0.0,
+    "presence_penalty": 0.0,
+}
+
+# Runtime requests in a row on which every provider failed before an agent goes to `error`.
+AGENT_ERROR_AFTER_FAILURES = env.int("AGENT_ERROR_AFTER_FAILURES", default=3)
+
+# How many recent channel messages an agent sees when it answers.
+MESSAGING_CONTEXT_MESSAGES = env.int("MESSAGING_CONTEXT_MESSAGES", default=20)
 
 WS_PORT = env.int("WS_PORT", default=8001)
 # Where browsers reach the WebSocket endpoint; empty means "this host, WS_PORT".

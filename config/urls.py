@@ -6,6 +6,8 @@ from system.views import api_not_found
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("system.urls")),
+    path("", include("agents.urls")),
+    path("", include("messaging.urls")),
     # Last: anything else under /api/ is a 404 in the error envelope.
     re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]

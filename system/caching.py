@@ -69,8 +69,9 @@ def _etag(request: Request, versions: Iterable[str]) -> str:
 
 
 def _matches(header: str, etag: str) -> bool:
-    candidates = {tag.strip() for tag in header.split(",")}
-    return etag in candidates or "*" in candidates
+    # Exact tags only: "*" would answer 304 before the view could say 404 (a resource that
+    # does not exist, or one the caller may not see).
+    return etag in {tag.strip() for tag in header.split(",")}
 
 
 def cached_read(

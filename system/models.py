@@ -84,3 +84,22 @@ class ApiKey(models.Model):
 
     def is_usable(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class IdempotencyRecord(models.Model):
+    """A claimed Idempotency-Key and, once the request finished, its response (24 h)."""
+
+    owner = models.CharField(max_length=64)  # system.principals.principal_id
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

@@ -20,12 +20,17 @@ if TYPE_CHECKING:  # rest_framework.views imports this module through its settin
 
 
 def policy_action_of(view: "APIView", request: Request) -> str | None:
+    """The view's `policy_action`, or from `policy_actions` the entry for
+    "<viewset action or method>:<method>" (one route, several methods), else "<action>"."""
     single = getattr(view, "policy_action", None)
     if single:
         return single
     mapping: dict[str, str] = getattr(view, "policy_actions", {})
-    key = getattr(view, "action", None) or request.method.lower()
-    return mapping.get(key) or (mapping.get("get") if key == "head" else None)
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    key = getattr(view, "action", None) or method
+    return mapping.get(f"{key}:{method}") or mapping.get(key)
 
 
 def count_request(request: Request, bucket: str, limit: int) -> None:
@@ -57,6 +62,8 @@ class PolicyPermission(BasePermission):
         else:
             count_request(request, f"ip:{ip}", policy.anonymous_limit)
 
+        if not hasattr(view, request.method.lower()):
+            return True  # no handler: the view answers 405, which reveals nothing
         rule = policy.actions.get(action) if action else None
         if rule is not None and rule.public:
             return True

@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
+from system.idempotency import idempotency_prune
 from system.services import event_log_prune
 
 
@@ -15,3 +16,8 @@ def ping() -> str:
 @shared_task(name="system.event_log_prune")
 def prune_event_log() -> int:
     return event_log_prune(older_than=settings.EVENT_LOG_RETENTION)
+
+
+@shared_task(name="system.idempotency_prune")
+def prune_idempotency_keys() -> int:
+    return idempotency_prune()

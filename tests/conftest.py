@@ -1,9 +1,12 @@
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from system import services
+from system.ratelimit import WINDOW_SECONDS
 from system.redis_client import get_redis
 
 
@@ -20,6 +23,15 @@ def _fresh_rate_limit_windows():
     keys = list(client.scan_iter(match="371os:rl:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture
+def fresh_rate_window() -> None:
+    """Start the test early in a one-minute rate-limit window, so that a burst of requests is
+    never split by the window rolling over (which would reset the counters mid-test)."""
+    into_window = time.time() % WINDOW_SECONDS
+    if into_window > WINDOW_SECONDS - 10:
+        time.sleep(WINDOW_SECONDS - into_window + 0.05)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_bad_credentials_return_401_invalid_credentials(api_client, admin_user):
     assert response.json()["error"]["code"] == "invalid_credentials"
 
 
-def test_token_endpoint_is_throttled_per_client_ip(api_client, admin_user):
+def test_token_endpoint_is_throttled_per_client_ip(api_client, admin_user, fresh_rate_window):
     answers = [obtain(api_client, password="guess").status_code for _ in range(11)]
 
     assert answers == [401] * 10 + [429]

@@ -1,6 +1,7 @@
 """The policy engine: every API view declares an action, every action is in the rules file,
 and each role gets exactly what the file says, through the real URLs."""
 
+import re
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +41,9 @@ def api_routes() -> list[tuple[str, object]]:
                 for name, converter in pattern.pattern.converters.items():
                     kind = type(converter).__name__.replace("Converter", "").lower()
                     path = path.replace(f"<{kind}:{name}>", SAMPLE_ARGS[kind])
-                routes.append(("/" + path.lstrip("^"), pattern.callback))
+                # Regex routes (DRF routers): every named group gets a sample value.
+                path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_ARGS["str"], path)
+                routes.append(("/" + path.lstrip("^").rstrip("$"), pattern.callback))
 
     walk(get_resolver().url_patterns, "")
     return routes
@@ -51,7 +54,7 @@ def declared_actions(callback) -> list[tuple[str, str | None]]:
     PolicyPermission resolves it."""
     view_class = callback.cls
     if getattr(callback, "actions", None):  # a viewset route: HTTP method -> viewset action
-        pairs = list(callback.actions.items())
+        pairs = [(m, a) for m, a in callback.actions.items() if m != "head"]
     else:
         pairs = [
             (m, None)

@@ -31,7 +31,7 @@ def admin_limit(tmp_path, settings):
 
 
 @pytest.mark.django_db
-def test_authenticated_responses_carry_the_rate_limit_headers(client_as):
+def test_authenticated_responses_carry_the_rate_limit_headers(client_as, fresh_rate_window):
     client = client_as("admin")
 
     first, second = client.get(KEYS_URL), client.get(KEYS_URL)
@@ -59,7 +59,9 @@ def test_forbidden_responses_are_counted_too(client_as):
 
 
 @pytest.mark.django_db
-def test_over_the_limit_answers_429_with_retry_after_and_details(client_as, admin_limit):
+def test_over_the_limit_answers_429_with_retry_after_and_details(
+    client_as, admin_limit, fresh_rate_window
+):
     admin_limit(3)
     client = client_as("admin")
 
@@ -78,7 +80,7 @@ def test_over_the_limit_answers_429_with_retry_after_and_details(client_as, admi
 
 
 @pytest.mark.django_db
-def test_each_api_key_has_its_own_budget(client_as, admin_limit):
+def test_each_api_key_has_its_own_budget(client_as, admin_limit, fresh_rate_window):
     admin_limit(1)
     first, second = client_as("admin"), client_as("admin")
 
@@ -89,7 +91,7 @@ def test_each_api_key_has_its_own_budget(client_as, admin_limit):
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_requests_against_a_limit_of_ten_yield_exactly_ten(
-    live_server, make_api_key, admin_limit
+    live_server, make_api_key, admin_limit, fresh_rate_window
 ):
     admin_limit(10)
     key = make_api_key(["admin"])

@@ -5,6 +5,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from agents.models import Agent
+from agents.roster import EXECUTIVE_TYPES
+from messaging.models import Channel
+
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
@@ -44,3 +48,17 @@ def test_seed_demo_prints_an_admin_api_key_once(api_client):
     assert key not in second
     assert "admin API key: exists" in second
     assert api_client.get("/api/v1/auth/api-keys", HTTP_X_API_KEY=key).status_code == 200
+
+
+def test_seed_demo_leaves_the_executives_running_and_a_general_channel():
+    seed()
+    Agent.objects.filter(name="cfo_cash").update(status="stopped")
+
+    output = seed()
+
+    assert "(0 created, 1 started)" in output
+    assert set(Agent.objects.values_list("name", flat=True)) == set(EXECUTIVE_TYPES)
+    assert set(Agent.objects.values_list("status", flat=True)) == {"running"}
+    general = Channel.objects.get(name="general")
+    assert general.type == "public"
+    assert Channel.objects.filter(name="general").count() == 1

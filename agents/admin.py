@@ -1,0 +1,242 @@
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from agents import services
+from agents.exceptions import InvalidAgentConfig
+from agents.models import Agent, UsageRecord
+from agents.roster import AGENT_TYPES
+from agents.runtime import get_router
+from agents.validation import MAX_SKILLS, validate_agent_fields
+from system.exceptions import DomainError
+
+_USAGE_ROWS_SHOWN = 25
+
+
+class AgentForm(forms.ModelForm):
+    """The config as validated fields; saving goes through agents.services, which applies
+    the same validation as the REST API."""
+
+    model = forms.CharField(help_text="A model alias from config/llm_routing.yaml")
+    temperature = forms.FloatField(min_value=0, max_value=2)
+    max_tokens = forms.IntegerField(min_value=1, max_value=200_000)
+    top_p = forms.FloatField(min_value=0, max_value=1)
+    frequency_penalty = forms.FloatField(min_value=-2, max_value=2)
+    presence_penalty = forms.FloatField(min_value=-2, max_value=2)
+    daily_budget_usd = forms.DecimalField(
+        min_value=Decimal(0), required=False, help_text="Optional daily spend limit in USD"
+    )
+    skills_text = forms.CharField(
+        label="Skills", required=False, help_text=f"Comma-separated, at most {MAX_SKILLS}"
+    )
+    type = forms.ChoiceField(choices=[(t, t) for t in AGENT_TYPES])
+
+    class Meta:
+        model = Agent
+        fields = ["name", "type", "system_prompt"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].help_text += f" ({', '.join(get_router().aliases())})"
+        self.fields["system_prompt"].required = False
+        config = self.instance.config if self.instance.pk else settings.DEFAULT_AGENT_CONFIG
+        for field in (
+            "model",
+            "temperature",
+            "max_tokens",
+            "top_p",
+            "frequency_penalty",
+            "presence_penalty",
+            "daily_budget_usd",
+        ):
+            self.fields[field].initial = config.get(field)
+        if self.instance.pk:
+            self.fields["skills_text"].initial = ", ".join(self.instance.skills)
+            self.fields["type"].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        data = self.service_data()
+        if not self.instance.pk:
+            data["type"] = cleaned["type"]
+        try:
+            validate_agent_fields(data, base_config=dict(settings.DEFAULT_AGENT_CONFIG))
+        except InvalidAgentConfig as exc:
+            for field, problems in exc.details.items():
+                name = field.removeprefix("config.")
+                target = (
+                    name if name in self.fields else ("skills_text" if name == "skills" else None)
+                )
+                self.add_error(target, problems)
+        return cleaned
+
+    def service_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        config = {
+            k: data[k]
+            for k in (
+                "model",
+                "temperature",
+                "max_tokens",
+                "top_p",
+                "frequency_penalty",
+                "presence_penalty",
+            )
+        }
+        budget = data.get("daily_budget_usd")
+        config["daily_budget_usd"] = str(budget) if budget is not None else None
+        result = {
+            "name": data["name"],
+            "config": config,
+            "system_prompt": data.get("system_prompt") or "",
+        }
+        if data.get("skills_text", "").strip() or self.instance.pk:
+            result["skills"] = [
+                s.strip() for s in data.get("skills_text", "").split(",") if s.strip()
+            ]
+        return result
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    form = AgentForm
+    list_display = ("name", "type", "status", "model", "last_active", "created_at")
+    list_filter = ("status", "type")
+    search_fields = ("name",)
+    actions = ["start", "stop", "restart"]
+    readonly_fields = (
+        "agent_id",
+        "status",
+        "status_reason",
+        "created_at",
+        "updated_at",
+        "last_active",
+        "usage",
+    )
+    fieldsets = [
+        (None, {"fields": ["name", "type", "system_prompt", "skills_text"]}),
+        (
+            "Model",
+            {
+                "fields": [
+                    "model",
+                    "temperature",
+                    "max_tokens",
+                    "top_p",
+                    "frequency_penalty",
+                    "presence_penalty",
+                    "daily_budget_usd",
+                ]
+            },
+        ),
+        (
+            "State",
+            {
+                "fields": [
+                    "agent_id",
+                    "status",
+                    "status_reason",
+                    "created_at",
+                    "updated_at",
+                    "last_active",
+                ]
+            },
+        ),
+        ("Usage ledger", {"fields": ["usage"]}),
+    ]
+
+    @admin.display(description="model")
+    def model(self, agent: Agent) -> str:
+        return agent.config.get("model", "")
+
+    @admin.display(description="usage (latest calls)")
+    def usage(self, agent: Agent) -> str:
+        if not agent.pk:
+            return "-"
+        ledger = UsageRecord.objects.filter(agent=agent)
+        totals = ledger.aggregate(
+            calls=Count("id"),
+            failed=Count("id", filter=Q(success=False)),
+            prompt=Sum("prompt_tokens"),
+            completion=Sum("completion_tokens"),
+            cost=Sum("cost_usd"),
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{}</td></tr>",
+            (
+                (
+                    r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    r.provider,
+                    r.model,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.cost_usd,
+                    r.latency_ms,
+                    "ok" if r.success else r.error_code,
+                )
+                for r in ledger[:_USAGE_ROWS_SHOWN]
+            ),
+        )
+        return format_html(
+            "<p>{} calls ({} failed), {} prompt + {} completion tokens, ${} in all.</p>"
+            "<table><tr><th>time</th><th>provider</th><th>model</th><th>prompt</th><th>completion</th>"
+            "<th>cost</th><th>ms</th><th>result</th></tr>{}</table>",
+            totals["calls"],
+            totals["failed"],
+            totals["prompt"] or 0,
+            totals["completion"] or 0,
+            totals["cost"] or 0,
+            rows,
+        )
+
+    def save_model(self, request: HttpRequest, obj: Agent, form: AgentForm, change: bool) -> None:
+        data = form.service_data()
+        if change:
+            saved = services.agent_update(agent=obj, data=data)
+        else:
+            saved = services.agent_create(
+                type=form.cleaned_data["type"], actor=request.user, **data
+            )
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: Agent) -> None:
+        services.agent_delete(agent=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for agent in queryset:
+            services.agent_delete(agent=agent)
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+        done, failed = 0, []
+        for agent in queryset:
+            try:
+                service(agent=agent)
+                done += 1
+            except DomainError as exc:
+                failed.append(f"{agent.name}: {exc.message}")
+        if done:
+            self.message_user(request, f"{verb} {done} agent(s).", messages.SUCCESS)
+        for failure in failed:
+            self.message_user(request, failure, messages.WARNING)
+
+    @admin.action(description="Start selected agents")
+    def start(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.agent_start, "Started")
+
+    @admin.action(description="Stop selected agents")
+    def stop(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.agent_stop, "Stopped")
+
+    @admin.action(description="Restart selected agents")
+    def restart(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._apply(request, queryset, services.agent_restart, "Restarted")

@@ -1,0 +1,84 @@
+"""The agent types: the 371OS executive roster, plus `custom`.
+
+A type gives a new agent its display name, role title, persona prompt and default skills; the
+creator can override the prompt and skills. The persona's first sentence ("You are NAME, the
+TITLE of 371OS.") is also how the offline builtin responder finds the agent's voice.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AgentType:
+    key: str
+    display_name: str
+    title: str
+    persona: str  # may hold "{name}": the agent's own name (custom agents)
+    skills: tuple[str, ...]
+
+
+def _persona(name: str, title: str, focus: str) -> str:
+    return (
+        f"You are {name}, the {title} of 371OS. {focus} "
+        "Answer concisely, say what you will do next, and flag anything outside your remit."
+    )
+
+
+ROSTER: dict[str, AgentType] = {
+    t.key: t
+    for t in (
+        AgentType(
+            "ceo_mimi", "Mimi", "CEO",
+            _persona("Mimi", "CEO", "You set strategy, align the executives, decide priorities."),
+            ("strategic_planning", "decision_making", "team_alignment"),
+        ),
+        AgentType(
+            "cfo_cash", "Cash", "CFO",
+            _persona("Cash", "CFO", "You own budgets, forecasts, spend and financial risk."),
+            ("financial_analysis", "budgeting", "forecasting"),
+        ),
+        AgentType(
+            "cto_alex", "Alex", "CTO",
+            _persona("Alex", "CTO", "You own architecture, engineering plans and technical risk."),
+            ("architecture", "technical_planning", "code_review"),
+        ),
+        AgentType(
+            "cmo_anova", "Anova", "CMO",
+            _persona("Anova", "CMO", "You own positioning, campaigns, content and market insight."),
+            ("content_generation", "market_analysis", "campaign_planning"),
+        ),
+        AgentType(
+            "clo_sage", "Sage", "CLO",
+            _persona("Sage", "CLO", "You own contracts, compliance and legal risk."),
+            ("contract_review", "compliance", "risk_assessment"),
+        ),
+        AgentType(
+            "cgo_agent", "Grace", "CGO",
+            _persona("Grace", "CGO", "You own growth experiments, partnerships and expansion."),
+            ("growth_strategy", "partnerships", "experimentation"),
+        ),
+        AgentType(
+            "cpo_agent", "Parker", "CPO",
+            _persona("Parker", "CPO", "You own the product roadmap, scope and user research."),
+            ("product_strategy", "roadmapping", "user_research"),
+        ),
+        AgentType(
+            "cco_agent", "Casey", "CCO",
+            _persona("Casey", "CCO", "You own communications, customer experience and community."),
+            ("communications", "customer_experience", "community"),
+        ),
+        AgentType(
+            "cro_agent", "Riley", "CRO",
+            _persona("Riley", "CRO", "You own revenue, sales pipeline and pricing."),
+            ("sales_strategy", "pipeline_management", "pricing"),
+        ),
+        AgentType(
+            "custom", "Custom agent", "assistant",
+            _persona("{name}", "assistant", "You help with whatever your operators ask."),
+            (),
+        ),
+    )
+}  # fmt: skip
+
+AGENT_TYPES: tuple[str, ...] = tuple(ROSTER)
+EXECUTIVE_TYPES: tuple[str, ...] = tuple(k for k in ROSTER if k != "custom")

@@ -1,0 +1,312 @@
+"""The adaptive router: an alias ("gpt-4") → the first healthy, configured candidate that answers.
+
+Candidates are tried in the order the routing file lists them. A retryable failure (timeout,
+429, 5xx, refused connection) moves on to the next candidate; a final one (bad request, rejected
+key, empty reply) stops at once, because another provider would not fix it. Every call made is
+returned as an Attempt so that the caller can charge it to the usage ledger, failures included.
+
+`get_router()` serves the router for `settings.LLM_ROUTING_PATH` and follows edits to that file
+(at most one stat a second); `router_reload()` re-reads it at once and raises on errors.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from agents.runtime.attempts import (
+    all_candidates_failed,
+    failed_attempt,
+    priced,
+    succeeded_attempt,
+)
+from agents.runtime.breaker import CircuitBreakers
+from agents.runtime.config import RoutingConfig, load_routing_config
+from agents.runtime.providers import Provider, provider_build
+from agents.runtime.types import (
+    AllCandidatesFailed,
+    Attempt,
+    Candidate,
+    ChatMessage,
+    Completion,
+    ModelConfig,
+    ProviderError,
+    RoutingConfigError,
+    UnknownModel,
+)
+
+logger = logging.getLogger(__name__)
+
+_CHECK_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class RouterResult:
+    completion: Completion
+    attempts: list[Attempt]  # in call order; the last one is the success
+
+
+class Router:
+    def __init__(
+        self, config: RoutingConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`clock` drives the circuit breakers' cooldowns (tests pass a fake one)."""
+        self.config = config
+        self.clock = clock
+        self._providers: dict[str, Provider] = {
+            name: provider_build(spec=spec) for name, spec in config.providers.items()
+        }
+        self._breakers = CircuitBreakers(
+            failures=config.breaker_failures,
+            cooldown_seconds=config.breaker_cooldown_seconds,
+            clock=clock,
+        )
+
+    def aliases(self) -> list[str]:
+        return sorted(self.config.models)
+
+    def resolve(self, model: str) -> list[Candidate]:
+        """The alias's candidates whose provider is configured now (keys are read at call time).
+
+        Open circuits are not filtered out here: that is a routing decision made per call.
+        """
+        if model not in self.config.models:
+            raise UnknownModel(model, self.aliases())
+        return [
+            candidate
+            for candidate in self.config.models[model]
+            if self.config.providers[candidate.provider].is_configured()
+        ]
+
+    def _candidates(self, model: str) -> list[Candidate]:
+        candidates = self.resolve(model)
+        if not candidates:
+            missing = sorted(
+                {
+                    f"{c.provider} ({', '.join(self.config.providers[c.provider].missing_env())})"
+                    for c in self.config.models[model]
+                }
+            )
+            raise AllCandidatesFailed(
+                f"no configured provider for model {model!r}; unset environment variables: "
+                f"{'; '.join(missing)}",
+                attempts=[],
+            )
+        return candidates
+
+    def _after_failure(
+        self,
+        error: ProviderError,
+        *,
+        candidate: Candidate,
+        model: str,
+        attempts: list[Attempt],
+        skipped: list[str],
+        yielded: bool = False,
+    ) -> None:
+        """Record the failure; return if the next candidate may be tried, else raise."""
+        if error.retryable:
+            self._breakers.record_failure(candidate.provider)
+        else:
+            self._breakers.release(candidate.provider)
+        falling_back = error.retryable and not yielded
+        logger.warning(
+            "llm call to %s/%s failed (%s)%s",
+            candidate.provider,
+            candidate.model,
+            error.code,
+            ", trying the next candidate" if falling_back else "",
+        )
+        if falling_back:
+            return
+        if yielded:
+            why = "the stream broke after text was sent, so no fallback was tried"
+        else:
+            why = "the error is not retryable, so no fallback was tried"
+        raise all_candidates_failed(model, attempts, skipped, why=why) from error
+
+    def complete(self, messages: list[ChatMessage], config: ModelConfig) -> RouterResult:
+        """Raises UnknownModel for an unknown alias, AllCandidatesFailed when nothing answered."""
+        attempts: list[Attempt] = []
+        skipped: list[str] = []
+        for candidate in self._candidates(config.model):
+            if not self._breakers.allow(candidate.provider):
+                skipped.append(candidate.provider)
+                continue
+            provider = self._providers[candidate.provider]
+            started = time.perf_counter()
+            try:
+                completion = provider.complete(
+                    messages,
+                    config,
+                    model=candidate.model,
+                    timeout=self.config.providers[candidate.provider].timeout_seconds,
+                )
+            except ProviderError as error:
+                attempts.append(failed_attempt(candidate, error, started))
+                self._after_failure(
+                    error,
+                    candidate=candidate,
+                    model=config.model,
+                    attempts=attempts,
+                    skipped=skipped,
+                )
+                continue
+            except BaseException:
+                self._breakers.release(candidate.provider)  # a bug, not the provider's health
+                raise
+            completion = priced(candidate, completion, started)
+            self._breakers.record_success(candidate.provider)
+            attempts.append(succeeded_attempt(completion))
+            return RouterResult(completion=completion, attempts=attempts)
+        raise all_candidates_failed(config.model, attempts, skipped)
+
+    def stream(
+        self, messages: list[ChatMessage], config: ModelConfig
+    ) -> Iterator[str | RouterResult]:
+        """Yields text deltas, then one RouterResult.
+
+        Falls back only while nothing has been yielded: once the caller has shown text to a
+        user, switching to another model would splice two answers together. A failure after
+        the first delta therefore raises AllCandidatesFailed (with that failed attempt).
+        Raises UnknownModel before yielding anything for an unknown alias.
+        """
+        attempts: list[Attempt] = []
+        skipped: list[str] = []
+        for candidate in self._candidates(config.model):
+            if not self._breakers.allow(candidate.provider):
+                skipped.append(candidate.provider)
+                continue
+            provider = self._providers[candidate.provider]
+            started = time.perf_counter()
+            yielded = False
+            completion: Completion | None = None
+            items = provider.stream(
+                messages,
+                config,
+                model=candidate.model,
+                timeout=self.config.providers[candidate.provider].timeout_seconds,
+            )
+            try:
+                # closing(): ends the provider's HTTP response when we stop early, either at
+                # the Completion or because our own caller stopped reading.
+                with closing(items):
+                    for item in items:
+                        if isinstance(item, Completion):
+                            completion = item
+                            break
+                        yielded = True
+                        yield item
+                if completion is None:
+                    raise ProviderError("empty_response", f"{candidate.provider} ended the stream")
+            except ProviderError as error:
+                attempts.append(failed_attempt(candidate, error, started))
+                self._after_failure(
+                    error,
+                    candidate=candidate,
+                    model=config.model,
+                    attempts=attempts,
+                    skipped=skipped,
+                    yielded=yielded,
+                )
+                continue
+            except BaseException:
+                # Includes GeneratorExit when the caller stops reading early.
+                self._breakers.release(candidate.provider)
+                raise
+            completion = priced(candidate, completion, started)
+            self._breakers.record_success(candidate.provider)
+            attempts.append(succeeded_attempt(completion))
+            yield RouterResult(completion=completion, attempts=attempts)
+            return
+        raise all_candidates_failed(config.model, attempts, skipped)
+
+    def health(self) -> list[dict]:
+        """One entry per provider, for the system status API. Holds no URLs and no keys."""
+        report = []
+        for name, spec in self.config.providers.items():
+            models = sorted(
+                {
+                    c.model
+                    for cands in self.config.models.values()
+                    for c in cands
+                    if c.provider == name
+                }
+            )
+            healthy, failures = self._breakers.snapshot(name)
+            report.append(
+                {
+                    "name": name,
+                    "kind": spec.kind,
+                    "models": models,
+                    "configured": spec.is_configured(),
+                    "healthy": healthy,
+                    "consecutive_failures": failures,
+                }
+            )
+        return report
+
+
+class _RouterHolder:
+    """The per-process router for settings.LLM_ROUTING_PATH; mirrors system.policy's holder."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.router: Router | None = None
+        self.path: Path | None = None
+        self.mtime_ns = 0
+        self.checked_at = 0.0
+        self.clock: Callable[[], float] = time.monotonic
+
+    def load(self, path: Path, clock: Callable[[], float]) -> Router:
+        mtime_ns = os.stat(path).st_mtime_ns if path.exists() else 0
+        router = Router(load_routing_config(path), clock=clock)
+        with self.lock:
+            self.router, self.path, self.mtime_ns, self.clock = router, path, mtime_ns, clock
+            self.checked_at = clock()
+        return router
+
+    def current(self) -> Router:
+        path = Path(settings.LLM_ROUTING_PATH)
+        router = self.router
+        if router is None or path != self.path:
+            return self.load(path, time.monotonic)
+        now = self.clock()
+        if now - self.checked_at >= _CHECK_INTERVAL:
+            self.checked_at = now
+            try:
+                mtime_ns = os.stat(path).st_mtime_ns
+                if mtime_ns != self.mtime_ns:
+                    # Noted before loading: a bad version is then logged once, not every second.
+                    self.mtime_ns = mtime_ns
+                    return self.load(path, self.clock)
+            except (OSError, RoutingConfigError) as exc:
+                logger.error("keeping the previous LLM routing: %s", exc)
+        return router
+
+
+_holder = _RouterHolder()
+
+
+def get_router() -> Router:
+    """The router for settings.LLM_ROUTING_PATH, re-read when the file changes.
+
+    An invalid edit is logged and the last good router kept. Note that re-reading starts new
+    circuit breakers: a provider's failure count does not survive an edit of the file.
+    """
+    return _holder.current()
+
+
+def router_reload(*, clock: Callable[[], float] = time.monotonic) -> Router:
+    """Re-read the routing file now. Raises RoutingConfigError (the old router stays).
+
+    `clock` drives the new router's circuit breakers and the once-a-second file check, until
+    settings.LLM_ROUTING_PATH changes; tests pass a fake clock to step through cooldowns.
+    """
+    return _holder.load(Path(settings.LLM_ROUTING_PATH), clock)

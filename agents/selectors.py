@@ -1,0 +1,48 @@
+"""Reads of agents and their performance."""
+
+import uuid
+from typing import Any
+
+from django.db.models import Avg, Count, Q, QuerySet
+
+from agents.exceptions import AgentNotFound
+from agents.models import Agent, UsageRecord
+
+
+def agent_get(*, ref: str, queryset: QuerySet | None = None) -> Agent:
+    """By UUID or by unique name (the spec's examples use names like `ceo-mimi-001` as ids)."""
+    queryset = queryset if queryset is not None else Agent.objects.all()
+    try:
+        lookup = Q(agent_id=uuid.UUID(ref))
+    except ValueError:
+        lookup = Q(name=ref)
+    agent = queryset.filter(lookup).first()
+    if agent is None:
+        raise AgentNotFound(details={"agent_id": ref})
+    return agent
+
+
+def agent_performance_metrics(*, agent: Agent) -> dict[str, Any]:
+    """From the usage ledger, all time: mean latency of answered calls, share of provider
+    calls that succeeded, share of requests (fallbacks grouped) that got an answer, and the
+    number of failed calls."""
+    usage = UsageRecord.objects.filter(agent=agent)
+    calls = usage.aggregate(
+        total=Count("id"),
+        ok=Count("id", filter=Q(success=True)),
+        latency=Avg("latency_ms", filter=Q(success=True)),
+    )
+    requests = usage.aggregate(
+        total=Count("request_id", distinct=True),
+        completed=Count("request_id", distinct=True, filter=Q(success=True)),
+    )
+    # With no history every rate is 0; `total_requests` tells "no data" from "all failed".
+    return {
+        "response_time_ms": round(calls["latency"] or 0.0, 1),
+        "success_rate": round(calls["ok"] / calls["total"], 4) if calls["total"] else 0.0,
+        "task_completion_rate": (
+            round(requests["completed"] / requests["total"], 4) if requests["total"] else 0.0
+        ),
+        "error_count": calls["total"] - calls["ok"],
+        "total_requests": requests["total"],
+    }

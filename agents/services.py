@@ -1,0 +1,282 @@
+"""Agent lifecycle and the runtime entry point. Everything that changes an agent is here."""
+
+import logging
+import uuid
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from agents.exceptions import (
+    AgentAlreadyRunning,
+    AgentBudgetExceeded,
+    AgentNameTaken,
+    AgentNotRunning,
+    AgentRuntimeError,
+)
+from agents.models import Agent, UsageRecord
+from agents.roster import ROSTER
+from agents.runtime import (
+    AllCandidatesFailed,
+    Attempt,
+    ChatMessage,
+    Completion,
+    ModelConfig,
+    get_router,
+)
+from agents.validation import validate_agent_fields
+from system.caching import resource_version_bump
+from system.events import EventScope
+from system.services import event_emit
+
+logger = logging.getLogger(__name__)
+
+AGENT_STATUS_EVENT = "agent_status_update"
+AGENT_BUDGET_EVENT = "agent_budget_exceeded"
+
+
+def _changed(agent: Agent, *, old_name: str | None = None) -> None:
+    """Cached reads of the list and of this agent (by id or by name) are now stale."""
+    names = {agent.name, old_name} - {None}
+    resource_version_bump("agents", f"agent:{agent.agent_id}", *(f"agent:{n}" for n in names))
+
+
+def _emit_status(agent: Agent) -> None:
+    data: dict[str, Any] = {
+        "agent_id": agent.agent_id,
+        "name": agent.name,
+        "status": agent.status,
+        "timestamp": agent.updated_at,
+    }
+    if agent.status_reason:
+        data["reason"] = agent.status_reason
+    event_emit(event_type=AGENT_STATUS_EVENT, data=data, scope=EventScope(agent_id=agent.agent_id))
+
+
+def _locked(agent: Agent) -> Agent:
+    return Agent.objects.select_for_update().get(pk=agent.pk)
+
+
+def agent_create(
+    *,
+    name: str,
+    type: str,
+    config: dict[str, Any] | None = None,
+    skills: list[str] | None = None,
+    system_prompt: str | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Agent:
+    data: dict[str, Any] = {"name": name, "type": type, "config": config or {}}
+    if skills is not None:
+        data["skills"] = skills
+    if system_prompt:
+        data["system_prompt"] = system_prompt
+    cleaned = validate_agent_fields(data, base_config=dict(settings.DEFAULT_AGENT_CONFIG))
+    agent_type = ROSTER[cleaned["type"]]
+    persona = cleaned.get("system_prompt") or agent_type.persona.replace("{name}", cleaned["name"])
+    try:
+        with transaction.atomic():
+            agent = Agent.objects.create(
+                name=cleaned["name"],
+                type=agent_type.key,
+                config=cleaned["config"],
+                skills=cleaned.get("skills", list(agent_type.skills)),
+                system_prompt=persona,
+                created_by=actor if actor is not None and actor.is_authenticated else None,
+            )
+            _changed(agent)
+            _emit_status(agent)
+    except IntegrityError:
+        raise AgentNameTaken(details={"name": name}) from None
+    return agent
+
+
+def agent_update(*, agent: Agent, data: dict[str, Any]) -> Agent:
+    """Change any of name, config (merged over the current one), skills, system_prompt."""
+    fields = {k: v for k, v in data.items() if k in {"name", "config", "skills", "system_prompt"}}
+    cleaned = validate_agent_fields(fields, base_config=dict(agent.config))
+    old_name = agent.name
+    try:
+        with transaction.atomic():
+            agent = _locked(agent)
+            for field, value in cleaned.items():
+                setattr(agent, field, value)
+            agent.save()
+            _changed(agent, old_name=old_name)
+    except IntegrityError:
+        raise AgentNameTaken(details={"name": cleaned.get("name")}) from None
+    return agent
+
+
+@transaction.atomic
+def agent_start(*, agent: Agent) -> Agent:
+    """created/stopped/error → running; starting from error clears the reason."""
+    agent = _locked(agent)
+    if agent.status == Agent.Status.RUNNING:
+        raise AgentAlreadyRunning(details={"agent_id": str(agent.agent_id)})
+    agent.status = Agent.Status.RUNNING
+    agent.status_reason = ""
+    agent.consecutive_failures = 0
+    agent.started_at = timezone.now()
+    agent.save()
+    _changed(agent)
+    _emit_status(agent)
+    return agent
+
+
+@transaction.atomic
+def agent_stop(*, agent: Agent) -> Agent:
+    agent = _locked(agent)
+    if agent.status != Agent.Status.RUNNING:
+        raise AgentNotRunning(details={"agent_id": str(agent.agent_id), "status": agent.status})
+    agent.status = Agent.Status.STOPPED
+    agent.stopped_at = timezone.now()
+    agent.save()
+    _changed(agent)
+    _emit_status(agent)
+    return agent
+
+
+@transaction.atomic
+def agent_restart(*, agent: Agent) -> Agent:
+    """Stop (when running) and start again, as one change."""
+    if _locked(agent).status == Agent.Status.RUNNING:
+        agent_stop(agent=agent)
+    return agent_start(agent=agent)
+
+
+@transaction.atomic
+def agent_delete(*, agent: Agent) -> None:
+    """Stop a running agent first (so watchers see it go), then delete it. Its usage ledger
+    and events stay, keyed by its UUID."""
+    if _locked(agent).status == Agent.Status.RUNNING:
+        agent = agent_stop(agent=agent)
+    _changed(agent)
+    agent.delete()
+
+
+@transaction.atomic
+def agent_mark_error(*, agent: Agent, reason: str) -> Agent:
+    agent = _locked(agent)
+    agent.status = Agent.Status.ERROR
+    agent.status_reason = reason[:500]
+    agent.save()
+    _changed(agent)
+    _emit_status(agent)
+    return agent
+
+
+# --- The runtime entry point -------------------------------------------------------------
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+
+
+def agent_spent_today(*, agent: Agent) -> Decimal:
+    now = timezone.now()
+    total = UsageRecord.objects.filter(agent=agent, created_at__gte=_start_of_day(now)).aggregate(
+        total=Sum("cost_usd")
+    )["total"]
+    return total or Decimal(0)
+
+
+def _check_budget(agent: Agent) -> None:
+    budget = agent.config.get("daily_budget_usd")
+    if budget is None:
+        return
+    spent = agent_spent_today(agent=agent)
+    if spent < Decimal(budget):
+        return
+    details = {
+        "agent_id": str(agent.agent_id),
+        "daily_budget_usd": budget,
+        "spent_usd": f"{spent:.6f}",
+    }
+    with transaction.atomic():
+        event_emit(
+            event_type=AGENT_BUDGET_EVENT,
+            data={**details, "timestamp": timezone.now()},
+            scope=EventScope(agent_id=agent.agent_id),
+        )
+    raise AgentBudgetExceeded(details=details)
+
+
+def _record(agent: Agent, request_id: uuid.UUID, attempts: list[Attempt]) -> None:
+    UsageRecord.objects.bulk_create(
+        UsageRecord(
+            agent=agent,
+            agent_uuid=agent.agent_id,
+            request_id=request_id,
+            provider=a.provider,
+            model=a.model,
+            prompt_tokens=a.prompt_tokens,
+            completion_tokens=a.completion_tokens,
+            cost_usd=a.cost_usd,
+            latency_ms=a.latency_ms,
+            success=a.success,
+            error_code=a.error_code,
+        )
+        for a in attempts
+    )
+
+
+def agent_model_config(agent: Agent) -> ModelConfig:
+    config = agent.config
+    return ModelConfig(
+        model=config["model"],
+        temperature=config["temperature"],
+        max_tokens=config["max_tokens"],
+        top_p=config["top_p"],
+        frequency_penalty=config["frequency_penalty"],
+        presence_penalty=config["presence_penalty"],
+    )
+
+
+def agent_complete(*, agent: Agent, conversation: list[ChatMessage]) -> Completion:
+    """Ask the agent's model for the next reply to `conversation` (user/assistant turns; the
+    persona is prepended here). Every provider call lands in the usage ledger.
+
+    Raises AgentBudgetExceeded when today's spend reached the agent's daily budget, and
+    AgentRuntimeError when every candidate failed; after AGENT_ERROR_AFTER_FAILURES such
+    requests in a row the agent moves to `error`. Holds no transaction during the call.
+    """
+    _check_budget(agent)
+    messages = [ChatMessage(role="system", content=agent.system_prompt), *conversation]
+    request_id = uuid.uuid4()
+    try:
+        result = get_router().complete(messages, agent_model_config(agent))
+    except AllCandidatesFailed as exc:
+        _record(agent, request_id, exc.attempts)
+        _after_failure(agent, exc)
+        raise AgentRuntimeError(
+            details={
+                "attempts": [{"provider": a.provider, "error": a.error_code} for a in exc.attempts]
+            }
+        ) from None
+    _record(agent, request_id, result.attempts)
+    now = timezone.now()
+    Agent.objects.filter(pk=agent.pk).update(last_active=now, consecutive_failures=0)
+    agent.last_active, agent.consecutive_failures = now, 0
+    _changed(agent)
+    return result.completion
+
+
+def _after_failure(agent: Agent, exc: AllCandidatesFailed) -> None:
+    Agent.objects.filter(pk=agent.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    agent.refresh_from_db(fields=["consecutive_failures", "status"])
+    threshold = settings.AGENT_ERROR_AFTER_FAILURES
+    if agent.consecutive_failures >= threshold and agent.status == Agent.Status.RUNNING:
+        codes = ", ".join(sorted({a.error_code for a in exc.attempts})) or "no candidate"
+        agent_mark_error(
+            agent=agent,
+            reason=(
+                f"{agent.consecutive_failures} requests in a row failed on every provider "
+                f"({codes})."
+            ),
+        )

@@ -1,0 +1,124 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from messaging import services
+from messaging.models import Channel, ChannelMember, Message
+from system.exceptions import DomainError
+from system.roles import user_roles
+
+
+class ChannelMemberInline(admin.TabularInline):
+    model = ChannelMember
+    extra = 0
+    fields = ("member_id", "member_type", "added_at")
+    readonly_fields = ("added_at",)
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("name", "type", "member_count", "message_count", "created_at")
+    list_filter = ("type",)
+    search_fields = ("name", "=channel_id")
+    inlines = [ChannelMemberInline]
+    readonly_fields = ("channel_id", "created_by", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_total=Count("members", distinct=True),
+                message_total=Count("messages", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, channel: Channel) -> int:
+        return channel.member_total
+
+    @admin.display(description="messages", ordering="message_total")
+    def message_count(self, channel: Channel) -> int:
+        return channel.message_total
+
+    def save_model(
+        self, request: HttpRequest, obj: Channel, form: forms.Form, change: bool
+    ) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class MessagePostForm(forms.ModelForm):
+    class Meta:
+        model = Message
+        fields = ["channel", "sender_id", "content", "metadata"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for field, check in (
+            ("content", services.validate_content),
+            ("metadata", services.validate_metadata),
+        ):
+            try:
+                check(cleaned.get(field))
+            except DomainError as exc:
+                self.add_error(field, exc.message if not exc.details else str(exc.details))
+        channel = cleaned.get("channel")
+        if channel is not None and channel.type != Channel.Type.PUBLIC:
+            sender = services.resolve_members([cleaned.get("sender_id") or ""])[0].member_id
+            if not channel.members.filter(member_id=sender).exists():
+                self.add_error("sender_id", "The sender is not a member of this channel.")
+        return cleaned
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Messages are posted through messaging.services (events, agent replies) and never
+    rewritten here: the history is the record."""
+
+    list_display = ("sent_at", "channel", "sender_type", "sender_id", "short_content", "edited_at")
+    list_filter = ("sender_type", "channel")
+    search_fields = ("content",)
+    list_select_related = ("channel",)
+    show_full_result_count = False
+    readonly_fields = (
+        "message_id", "channel", "sender_id", "sender_type", "content", "metadata", "sent_at",
+        "edited_at", "in_reply_to", "reply_depth", "posted_by", "source_type", "raw_message",
+    )  # fmt: skip
+
+    @admin.display(description="content")
+    def short_content(self, message: Message) -> str:
+        return message.content[:80]
+
+    def get_form(self, request: HttpRequest, obj: Message | None = None, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = MessagePostForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Message | None = None) -> tuple:
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list:
+        if obj is None:
+            return ["channel", "sender_id", "content", "metadata"]
+        return list(self.readonly_fields)
+
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def save_model(
+        self, request: HttpRequest, obj: Message, form: forms.Form, change: bool
+    ) -> None:
+        message = services.message_post(
+            channel=form.cleaned_data["channel"],
+            sender_id=form.cleaned_data["sender_id"],
+            content=form.cleaned_data["content"],
+            metadata=form.cleaned_data.get("metadata") or {},
+            actor_roles=user_roles(request.user),
+            actor=request.user,
+        )
+        obj.pk = message.pk

@@ -1,0 +1,89 @@
+from rest_framework import serializers
+
+from messaging.models import Channel, ChannelMember, Message
+
+
+class ChannelCreateInputSerializer(serializers.Serializer):
+    """Shape only; the rules live in messaging.services (one 400 with every detail)."""
+
+    name = serializers.JSONField()
+    type = serializers.JSONField(help_text="public, private or direct")
+    members = serializers.JSONField(
+        required=False,
+        help_text="Agents (UUID or name; `agent:<ref>` to insist), user ids (`user:<id>`)",
+    )
+
+
+class MembersInputSerializer(serializers.Serializer):
+    members = serializers.JSONField()
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    member_count = serializers.IntegerField()
+
+    class Meta:
+        model = Channel
+        fields = ["channel_id", "name", "type", "created_at", "member_count"]
+
+
+class ChannelMemberSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChannelMember
+        fields = ["member_id", "member_type"]
+
+
+class ChannelDetailSerializer(ChannelSerializer):
+    members = ChannelMemberSerializer(many=True)
+
+    class Meta(ChannelSerializer.Meta):
+        fields = [*ChannelSerializer.Meta.fields, "members"]
+
+
+class ChannelListSerializer(serializers.Serializer):
+    channels = ChannelSerializer(many=True)
+    pagination = serializers.DictField()
+
+
+class MessageInputSerializer(serializers.Serializer):
+    sender_id = serializers.JSONField()
+    content = serializers.JSONField(allow_null=True)
+    metadata = serializers.JSONField(required=False, allow_null=True)
+
+
+class MessageEditInputSerializer(serializers.Serializer):
+    content = serializers.JSONField(allow_null=True)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "message_id",
+            "channel_id",
+            "sender_id",
+            "sender_type",
+            "content",
+            "metadata",
+            "sent_at",
+            "edited_at",
+            "in_reply_to",
+        ]
+
+
+class MessageHistorySerializer(serializers.Serializer):
+    messages = MessageSerializer(many=True)
+    has_more = serializers.BooleanField()
+    next_before = serializers.UUIDField(allow_null=True)
+    next_after = serializers.UUIDField(allow_null=True)
+
+
+class ElizaSubmitInputSerializer(serializers.Serializer):
+    channel_id = serializers.CharField()
+    message_server_id = serializers.CharField()
+    author_id = serializers.CharField()
+    content = serializers.JSONField()
+    source_type = serializers.CharField()
+    raw_message = serializers.JSONField()
+    metadata = serializers.JSONField(required=False)
+    in_reply_to_message_id = serializers.CharField(required=False, allow_null=True)
+    messageId = serializers.CharField(required=False, allow_null=True)  # noqa: N815 - ElizaOS's name

@@ -1,0 +1,317 @@
+"""Channels, membership and messages: every change goes through here (REST, ElizaOS submit,
+admin and the agent-reply task alike)."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from messaging.exceptions import InvalidMessageContent, MessageNotEditable
+from messaging.models import Channel, ChannelMember, Message
+from system.caching import resource_version_bump
+from system.events import EventScope
+from system.exceptions import PermissionDeniedError, ValidationFailed
+from system.services import event_emit
+
+MAX_NAME = 100
+MAX_MEMBER_ID = 255
+MAX_MEMBERS = 1000
+MAX_CONTENT = 32_000
+MAX_METADATA_BYTES = 16 * 1024
+# Agents answer other agents only when asked (metadata), and at most this many hops deep.
+ALLOW_AGENT_REPLIES = "allow_agent_replies"
+MAX_AGENT_HOPS = 3
+NEW_MESSAGE_EVENT = "new_message"
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    member_id: str
+    member_type: str
+
+
+def messages_resource(channel_id: uuid.UUID | str) -> str:
+    return f"channel:{channel_id}:messages"
+
+
+def _agents_by_ref(refs: list[str]) -> dict[str, Agent]:
+    """Agents named by UUID or by name, keyed by the reference used."""
+    ids, names = set(), set()
+    for ref in refs:
+        try:
+            ids.add(uuid.UUID(ref))
+        except ValueError:
+            names.add(ref)
+    found: dict[str, Agent] = {}
+    for agent in Agent.objects.filter(agent_id__in=ids) | Agent.objects.filter(name__in=names):
+        found[str(agent.agent_id)] = found[agent.name] = agent
+    return {ref: found[ref] for ref in refs if ref in found}
+
+
+def resolve_members(raw: Any, *, field: str = "members") -> list[MemberRef]:
+    """Members as strings (an agent's UUID or name, else a user id), `agent:<ref>` /
+    `user:<id>`, or objects {member_id, member_type}. An explicit agent that does not exist is
+    a 400 naming it."""
+    if not isinstance(raw, list):
+        raise ValidationFailed(details={field: ["Must be a list."]})
+    if len(raw) > MAX_MEMBERS:
+        raise ValidationFailed(details={field: [f"At most {MAX_MEMBERS} members."]})
+    wanted: list[tuple[str, str | None]] = []
+    for item in raw:
+        if isinstance(item, dict):
+            ref, kind = item.get("member_id"), item.get("member_type")
+        elif isinstance(item, str) and item.split(":", 1)[0] in ("agent", "user") and ":" in item:
+            kind, ref = item.split(":", 1)
+        else:
+            ref, kind = item, None
+        if (
+            not isinstance(ref, str)
+            or not 1 <= len(ref) <= MAX_MEMBER_ID
+            or kind not in (None, "agent", "user")
+        ):
+            raise ValidationFailed(
+                details={
+                    field: [
+                        "Each member is an agent id or name, or a user id of 1 to "
+                        f"{MAX_MEMBER_ID} characters."
+                    ]
+                }
+            )
+        wanted.append((ref, kind))
+    agents = _agents_by_ref([ref for ref, kind in wanted if kind != "user"])
+    unknown = [ref for ref, kind in wanted if kind == "agent" and ref not in agents]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown agent: {', '.join(unknown)}.",
+            details={field: [f"Unknown agent: {r}" for r in unknown]},
+        )
+    members: dict[str, MemberRef] = {}
+    for ref, _kind in wanted:
+        agent = agents.get(ref) if _kind != "user" else None
+        member = MemberRef(str(agent.agent_id), "agent") if agent else MemberRef(ref, "user")
+        members.setdefault(member.member_id, member)
+    return list(members.values())
+
+
+def channel_create(*, name: Any, type: Any, members: Any, actor: AbstractBaseUser) -> Channel:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
+        errors["name"] = [f"1 to {MAX_NAME} characters."]
+    if type not in Channel.Type.values:
+        errors["type"] = [f"One of: {', '.join(Channel.Type.values)}."]
+    if members is None and type in (Channel.Type.PRIVATE, Channel.Type.DIRECT):
+        errors["members"] = ["Required for private and direct channels."]
+    if errors:
+        raise ValidationFailed(details=errors)
+    resolved = resolve_members(members or [])
+    if type == Channel.Type.DIRECT and len(resolved) != 2:
+        raise ValidationFailed(details={"members": ["A direct channel has exactly two members."]})
+    if type == Channel.Type.PRIVATE:
+        creator = MemberRef(actor.get_username(), "user")
+        if creator.member_id not in {m.member_id for m in resolved}:
+            resolved.append(creator)
+    with transaction.atomic():
+        channel = Channel.objects.create(name=name.strip(), type=type, created_by=actor)
+        ChannelMember.objects.bulk_create(
+            ChannelMember(channel=channel, member_id=m.member_id, member_type=m.member_type)
+            for m in resolved
+        )
+    return channel
+
+
+def _members_changed(channel: Channel) -> None:
+    # Who may read the history changed: no old ETag may be honoured.
+    resource_version_bump(messages_resource(channel.channel_id), f"channel:{channel.channel_id}")
+
+
+def channel_members_add(*, channel: Channel, members: Any) -> Channel:
+    if channel.type == Channel.Type.DIRECT:
+        raise ValidationFailed(details={"members": ["A direct channel's members cannot change."]})
+    resolved = resolve_members(members)
+    with transaction.atomic():
+        ChannelMember.objects.bulk_create(
+            [
+                ChannelMember(channel=channel, member_id=m.member_id, member_type=m.member_type)
+                for m in resolved
+            ],
+            ignore_conflicts=True,
+        )
+        _members_changed(channel)
+    return channel
+
+
+def channel_members_remove(*, channel: Channel, members: Any) -> Channel:
+    if channel.type == Channel.Type.DIRECT:
+        raise ValidationFailed(details={"members": ["A direct channel's members cannot change."]})
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise ValidationFailed(details={"members": ["A list of member ids or agent names."]})
+    agents = _agents_by_ref(members)
+    ids = {str(agents[m].agent_id) if m in agents else m for m in members}
+    with transaction.atomic():
+        ChannelMember.objects.filter(channel=channel, member_id__in=ids).delete()
+        _members_changed(channel)
+    return channel
+
+
+def validate_content(content: Any) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidMessageContent("Message content must be a non-empty string.")
+    if len(content) > MAX_CONTENT:
+        raise InvalidMessageContent(
+            f"Message content is over {MAX_CONTENT} characters.",
+            details={"max_length": MAX_CONTENT},
+        )
+    return content
+
+
+def validate_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValidationFailed(details={"metadata": ["Must be an object."]})
+    if len(json.dumps(metadata, default=str).encode()) > MAX_METADATA_BYTES:
+        raise ValidationFailed(
+            details={"metadata": [f"At most {MAX_METADATA_BYTES} bytes of JSON."]}
+        )
+    return metadata
+
+
+def message_post(
+    *,
+    channel: Channel,
+    sender_id: Any,
+    content: Any,
+    metadata: Any = None,
+    actor_roles: frozenset[str] | None,
+    actor: AbstractBaseUser | None = None,
+    in_reply_to: Message | None = None,
+    message_id: uuid.UUID | None = None,
+    source_type: str = "",
+    raw_message: Any = None,
+) -> Message:
+    """Store a message and emit `new_message`; running agent members are asked to answer.
+
+    `actor_roles` None means a trusted internal caller (the agent-reply task); otherwise
+    sending as an agent needs the admin or agent_manager role.
+    """
+    content = validate_content(content)
+    metadata = validate_metadata(metadata)
+    if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= MAX_MEMBER_ID:
+        raise ValidationFailed(details={"sender_id": [f"1 to {MAX_MEMBER_ID} characters."]})
+    agent = _agents_by_ref([sender_id]).get(sender_id)
+    if agent is not None:
+        if actor_roles is not None and not actor_roles & {"admin", "agent_manager"}:
+            raise PermissionDeniedError(
+                "Sending as an agent needs the admin or agent_manager role.",
+                details={
+                    "action": "channels.messages.send_as_agent",
+                    "required_roles": ["admin", "agent_manager"],
+                },
+            )
+        sender_id = str(agent.agent_id)
+    if (
+        channel.type != Channel.Type.PUBLIC
+        and not channel.members.filter(member_id=sender_id).exists()
+    ):
+        raise ValidationFailed(
+            details={"sender_id": ["The sender is not a member of this channel."]}
+        )
+    depth = 0
+    if agent is not None and in_reply_to is not None:
+        depth = in_reply_to.reply_depth + 1
+    with transaction.atomic():
+        message = Message.objects.create(
+            message_id=message_id or uuid.uuid4(),
+            channel=channel,
+            sender_id=sender_id,
+            sender_type=Message.SenderType.AGENT if agent else Message.SenderType.USER,
+            content=content,
+            metadata=metadata,
+            in_reply_to=in_reply_to,
+            reply_depth=depth,
+            posted_by=actor if actor is not None and actor.is_authenticated else None,
+            source_type=source_type,
+            raw_message=raw_message,
+        )
+        _emit_new_message(message)
+        resource_version_bump(messages_resource(channel.channel_id))
+        _request_agent_replies(message)
+    return message
+
+
+def _emit_new_message(message: Message) -> None:
+    event_emit(
+        event_type=NEW_MESSAGE_EVENT,
+        data={
+            "channel_id": message.channel_id,
+            "message": {
+                "message_id": message.message_id,
+                "sender_id": message.sender_id,
+                "sender_type": message.sender_type,
+                "content": message.content,
+                "sent_at": message.sent_at,
+                "in_reply_to": message.in_reply_to_id,
+            },
+        },
+        scope=EventScope(channel_id=message.channel_id),
+    )
+
+
+def agents_to_answer(message: Message) -> list[uuid.UUID]:
+    """Running agent members other than the sender; for an agent's message only when its
+    metadata asks for agent replies and fewer than MAX_AGENT_HOPS hops were made."""
+    if message.sender_type == Message.SenderType.AGENT and not (
+        message.metadata.get(ALLOW_AGENT_REPLIES) is True and message.reply_depth < MAX_AGENT_HOPS
+    ):
+        return []
+    member_ids = message.channel.members.filter(member_type=ChannelMember.Type.AGENT).values_list(
+        "member_id", flat=True
+    )
+    return list(
+        Agent.objects.filter(agent_id__in=list(member_ids), status=Agent.Status.RUNNING)
+        .exclude(agent_id=message.sender_id if message.sender_type == "agent" else None)
+        .values_list("agent_id", flat=True)
+    )
+
+
+def _request_agent_replies(message: Message) -> None:
+    from messaging.tasks import agent_reply  # the task module imports this one
+
+    for agent_id in agents_to_answer(message):
+        agent_reply.delay_on_commit(str(message.message_id), str(agent_id))
+
+
+def message_edit(*, message: Message, content: Any, actor: AbstractBaseUser) -> Message:
+    content = validate_content(content)
+    if message.posted_by_id is None or message.posted_by_id != actor.pk:
+        raise MessageNotEditable()
+    with transaction.atomic():
+        message.content = content
+        message.edited_at = timezone.now()
+        message.save(update_fields=["content", "edited_at"])
+        resource_version_bump(messages_resource(message.channel_id))
+    return message
+
+
+def agent_reply_store(*, message: Message, agent: Agent, content: str) -> Message | None:
+    """Post an agent's answer to `message`; None if that agent had already answered it (a
+    redelivered task)."""
+    metadata = {}
+    if message.metadata.get(ALLOW_AGENT_REPLIES) is True:
+        metadata[ALLOW_AGENT_REPLIES] = True
+    try:
+        return message_post(
+            channel=message.channel,
+            sender_id=str(agent.agent_id),
+            content=content[:MAX_CONTENT],
+            metadata=metadata,
+            actor_roles=None,
+            in_reply_to=message,
+        )
+    except IntegrityError:
+        return None
