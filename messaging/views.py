@@ -134,7 +134,9 @@ class ChannelViewSet(viewsets.ViewSet):
         return self._detail(request, channel_id)
 
     @extend_schema(
-        request=None, responses={200: ChannelDetailSerializer}, operation_id="v1_channels_member_remove"
+        request=None,
+        responses={200: ChannelDetailSerializer},
+        operation_id="v1_channels_member_remove",
     )
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<member_id>[^/]+)")
     def member(self, request: Request, channel_id: str, member_id: str) -> Response:
