@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
@@ -254,17 +255,42 @@ def agent_complete(*, agent: Agent, conversation: list[ChatMessage]) -> Completi
     except AllCandidatesFailed as exc:
         _record(agent, request_id, exc.attempts)
         _after_failure(agent, exc)
-        raise AgentRuntimeError(
-            details={
-                "attempts": [{"provider": a.provider, "error": a.error_code} for a in exc.attempts]
-            }
-        ) from None
+        raise _runtime_error(exc) from None
     _record(agent, request_id, result.attempts)
+    _after_success(agent)
+    return result.completion
+
+
+def agent_stream(*, agent: Agent, conversation: list[ChatMessage]) -> Iterator[str | Completion]:
+    """agent_complete, streamed: yields text deltas, then the final Completion. Same budget
+    check, ledger and failure handling; the ledger is written when the stream ends."""
+    _check_budget(agent)
+    messages = [ChatMessage(role="system", content=agent.system_prompt), *conversation]
+    request_id = uuid.uuid4()
+    try:
+        for item in get_router().stream(messages, agent_model_config(agent)):
+            if isinstance(item, str):
+                yield item
+            else:
+                _record(agent, request_id, item.attempts)
+                _after_success(agent)
+                yield item.completion
+    except AllCandidatesFailed as exc:
+        _record(agent, request_id, exc.attempts)
+        _after_failure(agent, exc)
+        raise _runtime_error(exc) from None
+
+
+def _runtime_error(exc: AllCandidatesFailed) -> AgentRuntimeError:
+    attempts = [{"provider": a.provider, "error": a.error_code} for a in exc.attempts]
+    return AgentRuntimeError(details={"attempts": attempts})
+
+
+def _after_success(agent: Agent) -> None:
     now = timezone.now()
     Agent.objects.filter(pk=agent.pk).update(last_active=now, consecutive_failures=0)
     agent.last_active, agent.consecutive_failures = now, 0
     _changed(agent)
-    return result.completion
 
 
 def _after_failure(agent: Agent, exc: AllCandidatesFailed) -> None:

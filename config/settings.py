@@ -174,9 +174,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How often beat expires due sessions and sends expiry warnings.
+SESSION_SWEEP_SECONDS = env.int("SESSION_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "event-log-prune": {"task": "system.event_log_prune", "schedule": timedelta(hours=1)},
     "idempotency-prune": {"task": "system.idempotency_prune", "schedule": timedelta(hours=1)},
+    "session-sweep": {
+        "task": "sessions.sweep",
+        "schedule": timedelta(seconds=SESSION_SWEEP_SECONDS),
+    },
 }
 
 EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", default=72))
@@ -204,10 +210,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "MemberTypeEnum": "messaging.models.ChannelMember.Type",
-        "SenderTypeEnum": "messaging.models.Message.SenderType",
-    },
+    # Channel members and message senders share one choice set: agent | user.
+    "ENUM_NAME_OVERRIDES": {"ParticipantTypeEnum": "messaging.models.Message.SenderType"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "system.schema.add_rate_limit_headers",
@@ -256,6 +260,12 @@ AGENT_ERROR_AFTER_FAILURES = env.int("AGENT_ERROR_AFTER_FAILURES", default=3)
 # How many recent channel messages an agent sees when it answers.
 MESSAGING_CONTEXT_MESSAGES = env.int("MESSAGING_CONTEXT_MESSAGES", default=20)
 
+# --- Sessions: the ElizaOS timeout model, with ElizaOS's variable names -------------------
+SESSION_DEFAULT_TIMEOUT_MINUTES = env.int("SESSION_DEFAULT_TIMEOUT_MINUTES", default=30)
+SESSION_MIN_TIMEOUT_MINUTES = env.int("SESSION_MIN_TIMEOUT_MINUTES", default=5)
+SESSION_MAX_TIMEOUT_MINUTES = env.int("SESSION_MAX_TIMEOUT_MINUTES", default=1440)
+SESSION_MAX_DURATION_MINUTES = env.int("SESSION_MAX_DURATION_MINUTES", default=720)
+SESSION_WARNING_THRESHOLD_MINUTES = env.int("SESSION_WARNING_THRESHOLD_MINUTES", default=5)
 WS_PORT = env.int("WS_PORT", default=8001)
 # Where browsers reach the WebSocket endpoint; empty means "this host, WS_PORT".
 WS_PUBLIC_URL = env.str("WS_PUBLIC_URL", default="")

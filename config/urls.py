@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("system.urls")),
     path("", include("agents.urls")),
     path("", include("messaging.urls")),
+    path("", include("sessions_app.urls")),
     # Last: anything else under /api/ is a 404 in the error envelope.
     re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]

@@ -193,17 +193,21 @@ def message_post(
     message_id: uuid.UUID | None = None,
     source_type: str = "",
     raw_message: Any = None,
+    as_user: bool = False,
+    request_replies: bool = True,
 ) -> Message:
-    """Store a message and emit `new_message`; running agent members are asked to answer.
+    """Store a message and emit `new_message`; running agent members are asked to answer
+    (unless `request_replies` is off: a caller that answers synchronously).
 
-    `actor_roles` None means a trusted internal caller (the agent-reply task); otherwise
-    sending as an agent needs the admin or agent_manager role.
+    `actor_roles` None means a trusted internal caller (the agent-reply task, sessions);
+    otherwise sending as an agent needs the admin or agent_manager role. `as_user` posts as
+    a user even when `sender_id` happens to name an agent.
     """
     content = validate_content(content)
     metadata = validate_metadata(metadata)
     if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= MAX_MEMBER_ID:
         raise ValidationFailed(details={"sender_id": [f"1 to {MAX_MEMBER_ID} characters."]})
-    agent = _agents_by_ref([sender_id]).get(sender_id)
+    agent = None if as_user else _agents_by_ref([sender_id]).get(sender_id)
     if agent is not None:
         if actor_roles is not None and not actor_roles & {"admin", "agent_manager"}:
             raise PermissionDeniedError(
@@ -240,7 +244,8 @@ def message_post(
         )
         _emit_new_message(message)
         resource_version_bump(messages_resource(channel.channel_id))
-        _request_agent_replies(message)
+        if request_replies:
+            _request_agent_replies(message)
     return message
 
 
@@ -298,7 +303,9 @@ def message_edit(*, message: Message, content: Any, actor: AbstractBaseUser) -> 
     return message
 
 
-def agent_reply_store(*, message: Message, agent: Agent, content: str) -> Message | None:
+def agent_reply_store(
+    *, message: Message, agent: Agent, content: str, request_replies: bool = True
+) -> Message | None:
     """Post an agent's answer to `message`; None if that agent had already answered it (a
     redelivered task)."""
     metadata = {}
@@ -312,6 +319,7 @@ def agent_reply_store(*, message: Message, agent: Agent, content: str) -> Messag
             metadata=metadata,
             actor_roles=None,
             in_reply_to=message,
+            request_replies=request_replies,
         )
     except IntegrityError:
         return None

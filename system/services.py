@@ -3,7 +3,6 @@
 import json
 import secrets
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
@@ -39,30 +38,7 @@ def event_emit(
     event ids commit in id order, so a reader that has seen id N can never later find a
     smaller id appear (which would break lossless resume); the lock is held until commit.
     """
-    if not connection.in_atomic_block:
-        raise RuntimeError("event_emit() must be called inside transaction.atomic()")
-    scope = scope or EventScope()
-    # Normalise UUIDs, datetimes and decimals once, so the log and the live copy are identical.
-    payload = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
-    entry = EventLogEntry.objects.create(
-        event_type=event_type,
-        payload=payload,
-        agent_id=scope.agent_id,
-        channel_id=scope.channel_id,
-        session_id=scope.session_id,
-        owner_id=scope.owner_id,
-    )
-    message = {
-        "event": event_type,
-        "event_id": entry.event_id,
-        "timestamp": entry.created_at.isoformat(),
-        "data": payload,
-    }
-    transaction.on_commit(partial(events.publish, message, events.scope_groups(scope)))
-    return entry
+    return event_emit_many([(event_type, data, scope or EventScope())])[0]
 
 
 def event_log_prune(*, older_than: timedelta, batch_size: int = 5000) -> int:
@@ -183,3 +159,48 @@ def token_refresh(*, refresh: str) -> dict:
 def token_revoke(*, refresh: str) -> None:
     """Blacklist a refresh token; idempotent for a token already revoked."""
     _refresh_token(refresh).blacklist()
+
+
+def event_emit_many(
+    events_to_emit: list[tuple[str, dict[str, Any], EventScope]],
+) -> list[EventLogEntry]:
+    """event_emit for a batch (a sweep that expires thousands of sessions): one insert, one
+    lock, one after-commit publish, same contract."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_emit() must be called inside transaction.atomic()")
+    if not events_to_emit:
+        return []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
+    entries = EventLogEntry.objects.bulk_create(
+        EventLogEntry(
+            event_type=event_type,
+            # UUIDs, datetimes and decimals normalised once: the log and the live copy agree.
+            payload=json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+            agent_id=scope.agent_id,
+            channel_id=scope.channel_id,
+            session_id=scope.session_id,
+            owner_id=scope.owner_id,
+        )
+        for event_type, data, scope in events_to_emit
+    )
+    published = [
+        (
+            {
+                "event": entry.event_type,
+                "event_id": entry.event_id,
+                "timestamp": entry.created_at.isoformat(),
+                "data": entry.payload,
+            },
+            events.scope_groups(scope),
+        )
+        for entry, (_, _, scope) in zip(entries, events_to_emit, strict=True)
+    ]
+
+    def publish_all() -> None:
+        for message, groups in published:
+            events.publish(message, groups)
+
+    transaction.on_commit(publish_all)
+    return entries

@@ -43,7 +43,8 @@ def api_routes() -> list[tuple[str, object]]:
                     path = path.replace(f"<{kind}:{name}>", SAMPLE_ARGS[kind])
                 # Regex routes (DRF routers): every named group gets a sample value.
                 path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_ARGS["str"], path)
-                routes.append(("/" + path.lstrip("^").rstrip("$"), pattern.callback))
+                path = path.lstrip("^").rstrip("$").replace("/?", "")
+                routes.append(("/" + path, pattern.callback))
 
     walk(get_resolver().url_patterns, "")
     return routes

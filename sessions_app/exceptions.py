@@ -1,0 +1,23 @@
+from system.exceptions import Conflict, DomainError, NotFound
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+    message = "Session not found."
+
+
+class SessionExpired(DomainError):
+    code = "session_expired"
+    http_status = 410
+    message = "The session has expired."
+
+
+class SessionEnded(Conflict):
+    code = "session_ended"
+    message = "The session has ended."
+
+
+class SessionRenewalLimit(DomainError):
+    code = "session_renewal_limit"
+    http_status = 422
+    message = "The session has reached its maximum duration and cannot be renewed."

@@ -1,0 +1,59 @@
+"""Reads of sessions: object-level access by owner (admin sees all, others get 404)."""
+
+import uuid
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from rest_framework.request import Request
+
+from sessions_app.exceptions import SessionNotFound
+from sessions_app.models import Session
+from system.access import visible_to
+
+
+def sessions_visible(*, request: Request) -> QuerySet:
+    return visible_to(Session.objects.all(), request)
+
+
+def session_get_visible(
+    *, request: Request, session_id: str, not_found: type[Exception] = SessionNotFound
+) -> Session:
+    try:
+        pk = uuid.UUID(session_id)
+    except ValueError:
+        raise not_found() from None
+    session = sessions_visible(request=request).select_related("agent").filter(pk=pk).first()
+    if session is None:
+        raise not_found()
+    return session
+
+
+def session_message_count(*, session: Session) -> int:
+    return session.channel.messages.count() if session.channel_id else 0
+
+
+def with_message_counts(queryset: QuerySet) -> QuerySet:
+    return queryset.annotate(message_total=Count("channel__messages"))
+
+
+def sessions_health_counts() -> dict[str, int]:
+    """Both counts read the partial index on active sessions' expiry."""
+    now = timezone.now()
+    active = Session.objects.filter(status=Session.Status.ACTIVE, expires_at__gt=now)
+    return {
+        "active": active.count(),
+        "expiring_soon": active.filter(warn_at__lte=now).count(),
+    }
+
+
+def session_stats(*, queryset: QuerySet) -> dict[str, int]:
+    now = timezone.now()
+    return queryset.aggregate(
+        totalSessions=Count("pk"),
+        activeSessions=Count("pk", filter=Q(status=Session.Status.ACTIVE, expires_at__gt=now)),
+        expiredSessions=Count(
+            "pk",
+            filter=Q(status=Session.Status.EXPIRED)
+            | Q(status=Session.Status.ACTIVE, expires_at__lte=now),
+        ),
+    )
