@@ -170,7 +170,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 # A task not acknowledged within this window is redelivered: keep it above the time limit.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -266,6 +269,15 @@ SESSION_MIN_TIMEOUT_MINUTES = env.int("SESSION_MIN_TIMEOUT_MINUTES", default=5)
 SESSION_MAX_TIMEOUT_MINUTES = env.int("SESSION_MAX_TIMEOUT_MINUTES", default=1440)
 SESSION_MAX_DURATION_MINUTES = env.int("SESSION_MAX_DURATION_MINUTES", default=720)
 SESSION_WARNING_THRESHOLD_MINUTES = env.int("SESSION_WARNING_THRESHOLD_MINUTES", default=5)
+# --- QuestFlow -------------------------------------------------------------------------
+# Akash: "manifest" renders the SDL only; "cli" also runs AKASH_CLI_COMMAND ({sdl} = its path).
+AKASH_BACKEND = env.str("AKASH_BACKEND", default="manifest")
+AKASH_CLI_COMMAND = env.str("AKASH_CLI_COMMAND", default="")
+AKASH_CLI_TIMEOUT = env.int("AKASH_CLI_TIMEOUT", default=120)
+AKASH_PRICE_UAKT = env.int("AKASH_PRICE_UAKT", default=1000)
+# Worker-side retries of a workflow step whose runtime call failed, before the workflow fails.
+WORKFLOW_STEP_RETRIES = env.int("WORKFLOW_STEP_RETRIES", default=2)
+
 WS_PORT = env.int("WS_PORT", default=8001)
 # Where browsers reach the WebSocket endpoint; empty means "this host, WS_PORT".
 WS_PUBLIC_URL = env.str("WS_PUBLIC_URL", default="")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("agents.urls")),
     path("", include("messaging.urls")),
     path("", include("sessions_app.urls")),
+    path("", include("questflow.urls")),
     # Last: anything else under /api/ is a 404 in the error envelope.
     re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]

@@ -40,7 +40,8 @@ def api_routes() -> list[tuple[str, object]]:
                 path = route
                 for name, converter in pattern.pattern.converters.items():
                     kind = type(converter).__name__.replace("Converter", "").lower()
-                    path = path.replace(f"<{kind}:{name}>", SAMPLE_ARGS[kind])
+                    sample = SAMPLE_ARGS.get(kind, SAMPLE_ARGS["str"])
+                    path = re.sub(rf"<(\w+:)?{name}>", sample, path)
                 # Regex routes (DRF routers): every named group gets a sample value.
                 path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_ARGS["str"], path)
                 path = path.lstrip("^").rstrip("$").replace("/?", "")

@@ -1,0 +1,234 @@
+"""QuestFlow API Server routes (the spec's paths and camelCase shapes).
+
+Workflows, meetings and deployments are the organisation's, not one principal's: every role
+the policy lets read them sees all of them.
+"""
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from questflow import services
+from questflow.models import Deployment, Meeting, Workflow
+from questflow.tasks import run_meeting
+from system.exceptions import NotFound, ValidationFailed
+from system.pagination import page_params
+
+
+def _workflow_body(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "id": str(workflow.workflow_id),
+        "name": workflow.name,
+        "template": workflow.template or None,
+        "status": workflow.status,
+        "progress": workflow.progress,
+        "input": workflow.input,
+        "result": workflow.result,
+        "error": workflow.error or None,
+        "createdAt": workflow.created_at.isoformat(),
+        "startTime": workflow.started_at.isoformat() if workflow.started_at else None,
+        "endTime": workflow.finished_at.isoformat() if workflow.finished_at else None,
+        "steps": [
+            {
+                "position": s.position,
+                "agent": s.agent_ref,
+                "agentId": str(s.agent_id) if s.agent_id else None,
+                "instruction": s.instruction,
+                "status": s.status,
+                "output": s.output,
+                "error": s.error or None,
+                "startedAt": s.started_at.isoformat() if s.started_at else None,
+                "finishedAt": s.finished_at.isoformat() if s.finished_at else None,
+            }
+            for s in workflow.steps.all()
+        ],
+    }
+
+
+def _workflow(workflow_id: str) -> Workflow:
+    try:
+        pk = uuid.UUID(workflow_id)
+    except ValueError:
+        raise services.WorkflowNotFound() from None
+    workflow = Workflow.objects.prefetch_related("steps").filter(pk=pk).first()
+    if workflow is None:
+        raise services.WorkflowNotFound()
+    return workflow
+
+
+class WorkflowCreateView(APIView):
+    policy_action = "workflows.create"
+
+    @extend_schema(request=dict, responses={202: dict})
+    def post(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        workflow = services.workflow_create(
+            template=body.get("template"),
+            steps=body.get("steps"),
+            name=body.get("name"),
+            input=body.get("input"),
+            actor=request.user,
+        )
+        return Response(_workflow_body(workflow), status=202)
+
+
+class WorkflowStatusView(APIView):
+    """The spec's list of active workflows: [{id, name, status, progress, startTime}]."""
+
+    policy_action = "workflows.status.read"
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        active = Workflow.objects.filter(status__in=Workflow.ACTIVE).order_by("created_at")[:500]
+        return Response(
+            [
+                {
+                    "id": str(w.workflow_id),
+                    "name": w.name,
+                    "status": w.status,
+                    "progress": w.progress,
+                    "startTime": (w.started_at or w.created_at).isoformat(),
+                }
+                for w in active
+            ]
+        )
+
+
+class WorkflowDetailView(APIView):
+    policy_action = "workflows.read"
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, workflow_id: str) -> Response:
+        return Response(_workflow_body(_workflow(workflow_id)))
+
+
+class WorkflowCancelView(APIView):
+    policy_action = "workflows.cancel"
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request: Request, workflow_id: str) -> Response:
+        workflow = services.workflow_cancel(workflow=_workflow(workflow_id))
+        return Response(_workflow_body(_workflow(str(workflow.pk))))
+
+
+def _meeting_body(meeting: Meeting) -> dict[str, Any]:
+    return {
+        "meetingId": meeting.meeting_id,
+        "participants": [p["title"] for p in meeting.participants],
+        "agenda": meeting.agenda,
+        "outcomes": meeting.outcomes,
+        "duration": services.meeting_duration(meeting),
+        "status": meeting.status,
+        "timestamp": (meeting.finished_at or meeting.started_at).isoformat(),
+    }
+
+
+class MeetingView(APIView):
+    policy_action = "csuite.meetings.create"
+
+    @extend_schema(
+        request=dict,
+        responses={200: dict, 202: dict},
+        parameters=[OpenApiParameter("async", bool, description="run on the worker; 202 at once")],
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        meeting, agents = services.meeting_prepare(
+            participants=body.get("participants"),
+            agenda=body.get("agenda"),
+            topic=body.get("topic"),
+            actor=request.user,
+        )
+        if request.query_params.get("async", "").lower() in ("1", "true", "yes"):
+            run_meeting.delay(meeting.meeting_id, [str(a.agent_id) for a in agents])
+            return Response({"meetingId": meeting.meeting_id, "status": "running"}, status=202)
+        meeting = services.meeting_run(meeting=meeting, agents=agents)
+        return Response(_meeting_body(meeting))
+
+
+class MeetingDetailView(APIView):
+    policy_action = "csuite.meetings.read"
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, meeting_id: str) -> Response:
+        meeting = Meeting.objects.filter(pk=meeting_id).first()
+        if meeting is None:
+            raise NotFound("Meeting not found.", code="meeting_not_found")
+        return Response(
+            {
+                **_meeting_body(meeting),
+                "topic": meeting.topic,
+                "transcript": meeting.transcript,
+                "participantsDetail": meeting.participants,
+                "error": meeting.error or None,
+            }
+        )
+
+
+def _deployment_body(deployment: Deployment) -> dict[str, Any]:
+    return {
+        "deploymentId": deployment.deployment_id,
+        "name": deployment.name,
+        "status": deployment.status,
+        "backend": deployment.backend,
+        "config": deployment.config,
+        "sdl": deployment.sdl,
+        "backendOutput": deployment.backend_output,
+        "createdAt": deployment.created_at.isoformat(),
+        "updatedAt": deployment.updated_at.isoformat(),
+    }
+
+
+class DeploymentListCreateView(APIView):
+    policy_actions = {"post": "deployments.create", "get": "deployments.read"}
+
+    @extend_schema(request=dict, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        try:
+            deployment = services.deployment_create(body=request.data, actor=request.user)
+        except ValidationFailed as exc:
+            return Response(
+                {
+                    "success": False,
+                    "message": exc.message,
+                    "error": {"code": exc.code, "details": exc.details},
+                },
+                status=400,
+            )
+        return Response(
+            {
+                "success": True,
+                "deploymentId": deployment.deployment_id,
+                "status": "initiated",
+                "message": "Deployment to Akash initiated successfully",
+                "config": {"name": deployment.name, "config": deployment.config},
+            }
+        )
+
+    @extend_schema(responses={200: dict}, operation_id="deploy_akash_list")
+    def get(self, request: Request) -> Response:
+        page, limit = page_params(request)
+        rows = Deployment.objects.all()
+        return Response(
+            {
+                "deployments": [
+                    _deployment_body(d) for d in rows[(page - 1) * limit : page * limit]
+                ],
+                "pagination": {"page": page, "limit": limit, "total": rows.count()},
+            }
+        )
+
+
+class DeploymentDetailView(APIView):
+    policy_action = "deployments.read"
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, deployment_id: str) -> Response:
+        deployment = Deployment.objects.filter(pk=deployment_id).first()
+        if deployment is None:
+            raise NotFound("Deployment not found.", code="deployment_not_found")
+        return Response(_deployment_body(deployment))
