@@ -5,9 +5,23 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from system import services
 from system.ratelimit import WINDOW_SECONDS
 from system.redis_client import get_redis
+
+
+@pytest.fixture(autouse=True)
+def _unconsumed_celery_queue(request):
+    """Tasks a non-e2e test enqueues go to a queue no worker reads: a live stack's worker
+    (e2e tests share the Redis) must not run them behind the test's back."""
+    if request.node.get_closest_marker("e2e"):
+        yield
+        return
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = "tests.unconsumed"
+    yield
+    celery_app.conf.task_default_queue = previous
 
 
 @pytest.fixture(autouse=True)

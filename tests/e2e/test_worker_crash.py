@@ -122,7 +122,8 @@ def test_a_killed_worker_loses_no_step_and_repeats_none(transactional_db, make_u
         step = WorkflowStep.objects.filter(workflow=workflow)
         first = start_worker(env, log)
         try:
-            wait_for(lambda: step.filter(position=1, status="running").exists(), 60, log)
+            # Killed once the slow reply to step 2 is being awaited: mid-step for sure.
+            wait_for(lambda: len(server.requests) == 2, 60, log)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(10)
             time.sleep(VISIBILITY_TIMEOUT + 1)  # the lost delivery becomes visible again
