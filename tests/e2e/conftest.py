@@ -23,7 +23,7 @@ import psutil
 import pytest
 from django.db import connection
 
-from system.embedded_redis import free_port
+from system.embedded_redis import free_ports
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90
@@ -94,7 +94,7 @@ def run_stack(
     """Start the stack with the test process's environment plus `env_overrides` (None
     removes a variable), on free ports, with its files under `tmp_dir`; stop it with
     `stop_signal` on exit."""
-    api_port, ws_port = free_port(), free_port()
+    api_port, ws_port = free_ports(2)
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),
