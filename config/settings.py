@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "system.middleware.RequestIdMiddleware",
+    "system.middleware.RequestCountersMiddleware",
     "system.middleware.AccessLogMiddleware",
     "system.middleware.RequestSizeLimitMiddleware",
     "system.middleware.RateLimitHeadersMiddleware",
@@ -338,4 +339,22 @@ LOGGING = {
         "django.request": {"level": "ERROR", "handlers": ["console"], "propagate": False},
         "django.server": {"level": "WARNING"},
     },
+}
+
+# --- System operations ---
+# Where the backup_database system task writes (PostgreSQL: pg_dump custom format; SQLite: a
+# copy made with the online backup API).
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+# GET /metrics (Prometheus text format) is off unless METRICS_ENABLED; then it answers only to
+# `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_ENABLED and not METRICS_TOKEN:
+    raise SystemExit("error: METRICS_TOKEN must be set when METRICS_ENABLED is on")
+# Seconds between Celery worker heartbeats; the status API calls a worker stale after 3 missed.
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+# System tasks still `running` after the hard time limit (their worker was killed) → failed.
+CELERY_BEAT_SCHEDULE["system-tasks-sweep"] = {
+    "task": "system.system_tasks_sweep",
+    "schedule": timedelta(minutes=1),
 }

@@ -6,6 +6,7 @@ from system.views import api_not_found
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("system.urls")),
+    path("", include("system.ops_urls")),
     path("", include("agents.urls")),
     path("", include("messaging.urls")),
     path("", include("sessions_app.urls")),

@@ -164,3 +164,6 @@ class RolesUserAdmin(UserAdmin):
         if user.is_superuser and "admin" not in names:
             names.insert(0, "admin (superuser)")
         return ", ".join(names) or "-"
+
+
+from system import ops_admin  # noqa: E402,F401 - SystemTask admin and the system dashboard

@@ -6,7 +6,9 @@ key, empty reply) stops at once, because another provider would not fix it. Ever
 returned as an Attempt so that the caller can charge it to the usage ledger, failures included.
 
 `get_router()` serves the router for `settings.LLM_ROUTING_PATH` and follows edits to that file
-(at most one stat a second); `router_reload()` re-reads it at once and raises on errors.
+(at most one stat a second) and bumps of the cluster-wide config version (system.policy's
+`config_version`, bumped by the `reload_config` system task); `router_reload()` re-reads it at
+once and raises on errors.
 """
 
 import logging
@@ -40,6 +42,7 @@ from agents.runtime.types import (
     RoutingConfigError,
     UnknownModel,
 )
+from system.policy import config_version
 
 logger = logging.getLogger(__name__)
 
@@ -263,12 +266,15 @@ class _RouterHolder:
         self.mtime_ns = 0
         self.checked_at = 0.0
         self.clock: Callable[[], float] = time.monotonic
+        self.version: str | None = None
 
-    def load(self, path: Path, clock: Callable[[], float]) -> Router:
+    def load(self, path: Path, clock: Callable[[], float], version: str | None = None) -> Router:
+        version = config_version() if version is None else version
         mtime_ns = os.stat(path).st_mtime_ns if path.exists() else 0
         router = Router(load_routing_config(path), clock=clock)
         with self.lock:
             self.router, self.path, self.mtime_ns, self.clock = router, path, mtime_ns, clock
+            self.version = version
             self.checked_at = clock()
         return router
 
@@ -281,6 +287,11 @@ class _RouterHolder:
         if now - self.checked_at >= _CHECK_INTERVAL:
             self.checked_at = now
             try:
+                version = config_version()
+                if version is not None and version != self.version:
+                    # Noted before loading, like the modification time below.
+                    self.version = version
+                    return self.load(path, self.clock, version)
                 mtime_ns = os.stat(path).st_mtime_ns
                 if mtime_ns != self.mtime_ns:
                     # Noted before loading: a bad version is then logged once, not every second.
