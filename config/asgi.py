@@ -10,17 +10,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # database connection is pooled (PostgreSQL) or closed after each use (SQLite).
 os.environ.setdefault("DJANGO_SERVER_INTERFACE", "asgi")
 
-from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
+from channels.routing import ProtocolTypeRouter
 from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from system.routing import websocket_urlpatterns  # noqa: E402
+from system.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_application(),
     }
 )

@@ -189,7 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", default=72))
+EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", default=24))
 
 # --- HTTP API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -358,3 +358,28 @@ CELERY_BEAT_SCHEDULE["system-tasks-sweep"] = {
     "task": "system.system_tasks_sweep",
     "schedule": timedelta(minutes=1),
 }
+
+# --- Real-time (WebSocket) ---
+# The /v1/ws endpoint (system.realtime). Seconds unless the name says otherwise.
+# A client that sends no credentials in the URL or headers must send the auth command in time.
+WS_AUTH_TIMEOUT_SECONDS = env.float("WS_AUTH_TIMEOUT_SECONDS", default=10)
+# How often an open connection re-checks its credentials (expired JWT, revoked API key) and
+# refreshes its cached authorisation (roles, channel membership).
+WS_AUTH_RECHECK_SECONDS = env.float("WS_AUTH_RECHECK_SECONDS", default=30)
+# Application-level `{"event": "ping"}` to idle clients (keeps proxies from timing out); dead
+# clients are found by daphne's protocol pings (--ping-interval/--ping-timeout).
+WS_PING_SECONDS = env.float("WS_PING_SECONDS", default=25)
+# How often a connection compares what it delivered with the event log, to deliver events the
+# live path dropped when no later event arrives to reveal the gap.
+WS_SYNC_SECONDS = env.float("WS_SYNC_SECONDS", default=5)
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=64 * 1024)
+# Per-connection command token bucket; a client that has more than WS_COMMAND_OVERFLOW_CLOSE
+# commands refused within 10 s is closed (1008).
+WS_COMMAND_RATE = env.float("WS_COMMAND_RATE", default=20)
+WS_COMMAND_BURST = env.int("WS_COMMAND_BURST", default=40)
+WS_COMMAND_OVERFLOW_CLOSE = env.int("WS_COMMAND_OVERFLOW_CLOSE", default=40)
+WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=50)
+# Newest event-log entries each ws process keeps in memory to fill gaps without a query per
+# connection, and the batch size of replays from the database.
+WS_LOG_WINDOW = env.int("WS_LOG_WINDOW", default=10_000)
+WS_REPLAY_BATCH = env.int("WS_REPLAY_BATCH", default=500)

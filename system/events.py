@@ -44,6 +44,11 @@ def scope_groups(scope: EventScope) -> list[str]:
     return groups
 
 
+async def _group_send_all(layer: Any, message: dict[str, Any], groups: list[str]) -> None:
+    for group in groups:
+        await layer.group_send(group, message)
+
+
 def publish(message: dict[str, Any], groups: list[str]) -> None:
     """Send one event to its groups. Failure is logged, never raised: the caller's transaction
     has already committed and the entry is safe in the log for clients to resume from."""
@@ -51,8 +56,9 @@ def publish(message: dict[str, Any], groups: list[str]) -> None:
     if layer is None:
         return
     try:
-        for group in groups:
-            async_to_sync(layer.group_send)(group, {"type": DISPATCH_TYPE, **message})
+        # One trip into the event loop for all the groups: from a WSGI or Celery thread each
+        # async_to_sync call costs a new loop (and a new Redis connection in channels-redis).
+        async_to_sync(_group_send_all)(layer, {"type": DISPATCH_TYPE, **message}, groups)
     except Exception as exc:  # noqa: BLE001 - any transport error: the log still has it
         logger.warning(
             "live publish of event %s failed (%s); clients resume from the log",

@@ -1,0 +1,21 @@
+"""The `/v1/ws` WebSocket: authenticated subscriptions to the event log, commands, and lossless
+resume.
+
+- `auth`: who is connecting (JWT or API key, from the query, a header or the `auth` command)
+  and whether those credentials are still good.
+- `origin`: which browser origins may open a socket.
+- `access`: which logged events a principal may see (the same rules as the REST API).
+- `subscriptions`: the `subscribe` command's event types and filters, in Python and in SQL.
+- `commands`: `send_message`, through the same checks and service as the REST API.
+- `log`: reads of the event log, and the per-process window of its newest entries that lets
+  every connection of a process fill gaps without a query of its own.
+- `consumer`: the connection itself.
+
+Delivery in one paragraph: live events reach a connection through channel-layer groups, but
+only as a wake-up. The connection keeps a cursor (every event it may see up to that id has been
+delivered) and, on each live event, delivers from the log window everything in (cursor, id]
+that matches its subscriptions, in id order. A message the channel layer dropped is therefore
+delivered when the next one arrives, or by the periodic sync when none does. Event ids commit
+in id order (event_emit's advisory lock; SQLite serialises writers), so once id N is visible
+every smaller id is settled and the window never misses a late commit.
+"""

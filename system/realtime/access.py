@@ -1,0 +1,185 @@
+"""Which logged events a principal may see: the REST API's rules, applied to event scopes.
+
+- Session events (scope `session_id`/`owner_id`): the session's owner (user pk == owner_id)
+  and admins.
+- Channel events (`channel_id`): principals whose roles may read messages (the policy's
+  `channels.messages.list`) and who see the channel: public channels, private and direct ones
+  they are a member of (by username), every channel for admins, as
+  messaging.selectors.channels_visible.
+- Agent events (`agent_id`): principals whose roles may read agents (`agents.read`: admin,
+  agent_manager, messaging, system_monitor).
+- Anything else (no scope): admins only.
+
+Checking a delivery never queries the database per connection: roles are resolved against the
+policy when the connection authenticates and on every credential re-check, and channel
+visibility comes from a per-process directory of channels (type and members) shared by all
+connections and refreshed after WS_AUTH_RECHECK_SECONDS.
+"""
+
+import asyncio
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.db.models import Q
+
+from messaging.models import Channel, ChannelMember
+from sessions_app.models import Session
+from system.policy import get_policy
+from system.realtime.auth import Principal
+from system.realtime.log import LoggedEvent
+
+READ_AGENTS = "agents.read"
+READ_MESSAGES = "channels.messages.list"
+SEND_MESSAGES = "channels.messages.send"
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What the principal's roles allow, resolved against the access policy."""
+
+    read_agents: bool
+    read_messages: bool
+    send_messages: bool
+    send_messages_roles: frozenset[str]
+    rate_limit: int
+
+
+def grants_for(principal: Principal) -> Grants:
+    policy = get_policy()
+
+    def allowed(action: str) -> bool:
+        rule = policy.actions.get(action)
+        return rule is not None and (rule.public or bool(principal.roles & rule.roles))
+
+    send_rule = policy.actions.get(SEND_MESSAGES)
+    return Grants(
+        read_agents=allowed(READ_AGENTS),
+        read_messages=allowed(READ_MESSAGES),
+        send_messages=allowed(SEND_MESSAGES),
+        send_messages_roles=send_rule.roles if send_rule else frozenset(),
+        rate_limit=policy.limit_for(principal.roles),
+    )
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    public: bool
+    members: frozenset[str]
+
+    def visible_to(self, principal: Principal) -> bool:
+        return principal.is_admin or self.public or principal.username in self.members
+
+
+def _channel_access(channel_id: str) -> ChannelAccess | None:
+    kind = Channel.objects.filter(pk=channel_id).values_list("type", flat=True).first()
+    if kind is None:
+        return None
+    if kind == Channel.Type.PUBLIC:
+        return ChannelAccess(public=True, members=frozenset())
+    members = ChannelMember.objects.filter(channel_id=channel_id).values_list(
+        "member_id", flat=True
+    )
+    return ChannelAccess(public=False, members=frozenset(members))
+
+
+class ChannelDirectory:
+    """Type and members of the channels this process's connections deliver events of, cached
+    for `ttl` seconds; concurrent lookups of one channel share one query."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, ChannelAccess | None]] = {}
+        self._pending: dict[str, asyncio.Future] = {}
+
+    async def get(self, channel_id: str, *, ttl: float) -> ChannelAccess | None:
+        cached = self._cache.get(channel_id)
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            return cached[1]
+        pending = self._pending.get(channel_id)
+        if pending is not None:
+            await asyncio.wait([pending])  # never raises, and a cancelled waiter stays cancelled
+            if not pending.cancelled() and pending.exception() is None:
+                return pending.result()
+        future = asyncio.get_running_loop().create_future()
+        self._pending[channel_id] = future
+        try:
+            access = await database_sync_to_async(_channel_access)(channel_id)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marked retrieved: the waiters query for themselves
+            raise
+        finally:
+            if self._pending.get(channel_id) is future:
+                del self._pending[channel_id]
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[channel_id] = (time.monotonic(), access)
+        future.set_result(access)
+        return access
+
+
+_directories: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChannelDirectory]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def channel_directory() -> ChannelDirectory:
+    loop = asyncio.get_running_loop()
+    directory = _directories.get(loop)
+    if directory is None:
+        directory = _directories[loop] = ChannelDirectory()
+    return directory
+
+
+class Access:
+    """One connection's view: its principal, grants, and the shared channel directory."""
+
+    def __init__(self, principal: Principal, grants: Grants, *, ttl: float) -> None:
+        self.principal = principal
+        self.grants = grants
+        self.ttl = ttl
+
+    async def channel_visible(self, channel_id: str, *, fresh: bool = False) -> bool:
+        if not self.grants.read_messages:
+            return False
+        if self.principal.is_admin:
+            return True
+        access = await channel_directory().get(channel_id, ttl=0.0 if fresh else self.ttl)
+        return access is not None and access.visible_to(self.principal)
+
+    async def visible(self, entry: LoggedEvent) -> bool:
+        principal = self.principal
+        if principal.is_admin:
+            return True
+        if entry.session_id is not None or entry.owner_id is not None:
+            return entry.owner_id is not None and entry.owner_id == principal.user_id
+        if entry.channel_id is not None:
+            return await self.channel_visible(entry.channel_id)
+        if entry.agent_id is not None:
+            return self.grants.read_agents
+        return False
+
+    def log_filter(self) -> Q | None:
+        """A superset of `visible` in SQL, to narrow replays (None: no restriction)."""
+        if self.principal.is_admin:
+            return None
+        unowned = Q(owner_id__isnull=True, session_id__isnull=True)
+        allowed = Q(owner_id=self.principal.user_id)
+        if self.grants.read_messages:
+            allowed |= unowned & Q(channel_id__isnull=False)
+        if self.grants.read_agents:
+            allowed |= unowned & Q(channel_id__isnull=True, agent_id__isnull=False)
+        return allowed
+
+
+def session_owned_by(session_id: uuid.UUID, principal: Principal) -> bool:
+    """Whether the principal may watch this session (its owner, or an admin). Sessions that do
+    not exist answer False, as for any other principal: existence does not leak."""
+    if principal.is_admin:
+        return True
+    return Session.objects.filter(pk=session_id, owner_id=principal.user_id).exists()

@@ -1,0 +1,226 @@
+"""Reading the event log for WebSocket delivery.
+
+Two readers: `log_entries` (a filtered range, for replays and for a connection that fell behind
+the window) and `LogWindow`, the newest entries of the log held in memory once per process
+(per event loop), so that the thousand connections woken by one event fill their gaps from
+memory after at most one query between them.
+
+Both rely on event_emit's ordering contract: ids commit in id order (an advisory lock on
+PostgreSQL, serialised writers on SQLite), so a read that sees id N sees every id below N
+that will ever exist. A window filled by "everything after my newest id" is therefore complete:
+no late commit can land inside it.
+"""
+
+import asyncio
+import bisect
+import json
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Max, Min, Q
+
+from system.models import EventLogEntry
+
+_FIELDS = (
+    "event_id",
+    "event_type",
+    "payload",
+    "created_at",
+    "agent_id",
+    "channel_id",
+    "session_id",
+    "owner_id",
+)
+
+
+@dataclass(slots=True, eq=False)
+class LoggedEvent:
+    """One entry of the log, with its scope (UUIDs as strings) for filtering and access.
+    Treat as immutable: the window shares one instance between all connections."""
+
+    event_id: int
+    event_type: str
+    payload: Any
+    timestamp: str
+    agent_id: str | None
+    channel_id: str | None
+    session_id: str | None
+    owner_id: int | None
+    _text: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "LoggedEvent":
+        event_id, event_type, payload, created_at, agent_id, channel_id, session_id, owner = row
+        return cls(
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+            # As event_emit publishes it, so replayed and live copies are identical.
+            timestamp=created_at.isoformat(),
+            agent_id=str(agent_id) if agent_id else None,
+            channel_id=str(channel_id) if channel_id else None,
+            session_id=str(session_id) if session_id else None,
+            owner_id=owner,
+        )
+
+    def scope_keys(self) -> Iterable[tuple[str, str | int]]:
+        if self.agent_id:
+            yield ("agent", self.agent_id)
+        if self.channel_id:
+            yield ("channel", self.channel_id)
+        if self.session_id:
+            yield ("session", self.session_id)
+        if self.owner_id is not None:
+            yield ("owner", self.owner_id)
+
+    def message(self) -> dict[str, Any]:
+        """What a client receives: exactly what event_emit publishes, minus the dispatch type."""
+        return {
+            "event": self.event_type,
+            "event_id": self.event_id,
+            "timestamp": self.timestamp,
+            "data": self.payload,
+        }
+
+    def text(self) -> str:
+        """`message()` as JSON, serialised once however many connections send it."""
+        if self._text is None:
+            self._text = json.dumps(self.message(), cls=DjangoJSONEncoder)
+        return self._text
+
+
+def log_entries(*, after: int, upto: int | None = None, where: Q | None = None, limit: int):
+    """Entries with after < event_id <= upto (no upper bound when None), oldest first."""
+    entries = EventLogEntry.objects.filter(event_id__gt=after)
+    if upto is not None:
+        entries = entries.filter(event_id__lte=upto)
+    if where is not None:
+        entries = entries.filter(where)
+    rows = entries.order_by("event_id").values_list(*_FIELDS)[:limit]
+    return [LoggedEvent.from_row(row) for row in rows]
+
+
+def log_bounds() -> tuple[int | None, int | None]:
+    """The oldest and the newest id in the log (None, None when it is empty)."""
+    bounds = EventLogEntry.objects.aggregate(oldest=Min("event_id"), newest=Max("event_id"))
+    return bounds["oldest"], bounds["newest"]
+
+
+def resync_needed(*, last_event_id: int, oldest: int | None, newest: int | None) -> bool:
+    """Whether events after `last_event_id` may have been pruned (or the id is not from this
+    log at all), so that a replay cannot be complete and the client must reload over REST."""
+    if newest is None:
+        # An empty log: either nothing happened yet, or everything was pruned.
+        return last_event_id > 0
+    if last_event_id > newest:
+        return True
+    return last_event_id > 0 and oldest is not None and oldest > last_event_id + 1
+
+
+class LogWindow:
+    """The newest entries of the log, complete for ids in (start, end].
+
+    Shared by every connection of one event loop. `cover()` extends it with one query however
+    many connections ask at once; entries are indexed by scope so that a connection watching
+    one channel looks only at that channel's entries.
+    """
+
+    FETCH = 1000
+
+    def __init__(self, *, size: int) -> None:
+        self.size = size
+        self.start: int | None = None
+        self.end: int | None = None
+        self.entries: list[LoggedEvent] = []
+        self.by_scope: dict[tuple[str, str | int], list[LoggedEvent]] = {}
+        self._lock = asyncio.Lock()
+        self._refreshed_at = 0.0
+
+    def covers(self, event_id: int) -> bool:
+        return self.end is not None and event_id <= self.end
+
+    async def cover(self, upto: int | None, *, max_age: float = 0.0) -> None:
+        """Make the window complete up to `upto`, a committed id; with None, up to whatever is
+        committed now, unless the window was refreshed less than `max_age` seconds ago."""
+        if upto is not None and self.covers(upto):
+            return
+        async with self._lock:
+            if upto is not None and self.covers(upto):
+                return
+            if upto is None:
+                if time.monotonic() - self._refreshed_at < max_age:
+                    return
+                _, newest = await database_sync_to_async(log_bounds)()
+                upto = newest or 0
+            if self.end is None or upto - self.end > self.size:
+                # First use, or so far behind that the missing range is bigger than the window:
+                # start afresh just below what is needed.
+                self._reset(max(upto - self.size, 0))
+            while not self.covers(upto):
+                fetched = await database_sync_to_async(log_entries)(
+                    after=self.end, limit=self.FETCH
+                )
+                self._append(fetched)
+                if len(fetched) < self.FETCH:
+                    break  # everything committed is in; `upto` itself may have been pruned
+            self._refreshed_at = time.monotonic()
+
+    def _reset(self, base: int) -> None:
+        self.start = self.end = base
+        self.entries = []
+        self.by_scope = {}
+
+    def _append(self, fetched: list[LoggedEvent]) -> None:
+        for entry in fetched:
+            self.entries.append(entry)
+            for key in entry.scope_keys():
+                self.by_scope.setdefault(key, []).append(entry)
+        if fetched:
+            self.end = fetched[-1].event_id
+        # Trim in chunks, not one entry per append.
+        excess = len(self.entries) - self.size
+        if excess > max(self.size // 10, 1):
+            dropped, self.entries = self.entries[:excess], self.entries[excess:]
+            self.start = dropped[-1].event_id
+            for key in {key for entry in dropped for key in entry.scope_keys()}:
+                kept = _after(self.by_scope[key], self.start)
+                if kept:
+                    self.by_scope[key] = kept
+                else:
+                    del self.by_scope[key]
+
+    def after(
+        self, cursor: int, scopes: Iterable[tuple[str, str | int]] | None
+    ) -> list[LoggedEvent]:
+        """Entries after `cursor` (which must be >= start): all of them, or with `scopes` only
+        those in one of these scopes, in id order."""
+        if scopes is None:
+            return _after(self.entries, cursor)
+        picked: dict[int, LoggedEvent] = {}
+        for key in scopes:
+            for entry in _after(self.by_scope.get(key, []), cursor):
+                picked[entry.event_id] = entry
+        return [picked[event_id] for event_id in sorted(picked)]
+
+
+def _after(entries: list[LoggedEvent], cursor: int) -> list[LoggedEvent]:
+    return entries[bisect.bisect_right(entries, cursor, key=lambda e: e.event_id) :]
+
+
+_windows: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LogWindow]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def log_window(size: int) -> LogWindow:
+    """This event loop's window (daphne runs one loop per process; tests one per test)."""
+    loop = asyncio.get_running_loop()
+    window = _windows.get(loop)
+    if window is None:
+        window = _windows[loop] = LogWindow(size=size)
+    return window
