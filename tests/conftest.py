@@ -25,6 +25,14 @@ def _unconsumed_celery_queue(request):
 
 
 @pytest.fixture(autouse=True)
+def _offline_models(monkeypatch):
+    """No provider key leaks in from the environment: the default routing file then serves
+    every model with the builtin responder, and no test can reach a real LLM vendor."""
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness protects production passwords, not test fixtures.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

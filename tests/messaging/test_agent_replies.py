@@ -20,13 +20,6 @@ from system.models import EventLogEntry
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 
-@pytest.fixture(autouse=True)
-def offline_models(monkeypatch):
-    """The default routing file, with no provider keys: every model is the builtin one."""
-    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 @pytest.fixture
 def eager_celery():
     celery_app.conf.task_always_eager = True

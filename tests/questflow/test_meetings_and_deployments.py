@@ -18,12 +18,6 @@ MEETING_URL = "/api/agents/csuite/meeting"
 AKASH_URL = "/api/deploy/akash"
 
 
-@pytest.fixture(autouse=True)
-def offline_models(monkeypatch):
-    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 @pytest.fixture
 def board():
     return {

@@ -21,12 +21,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 URL = "/api/workflows"
 
 
-@pytest.fixture(autouse=True)
-def offline_models(monkeypatch):
-    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 @pytest.fixture
 def executives():
     return {

@@ -4,13 +4,6 @@ from rest_framework.test import APIClient
 from agents.services import agent_create, agent_start
 
 
-@pytest.fixture(autouse=True)
-def offline_models(monkeypatch):
-    """The default routing file with no provider keys: every model is the builtin one."""
-    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_BASE_URL"):
-        monkeypatch.delenv(variable, raising=False)
-
-
 @pytest.fixture
 def mimi(db):
     return agent_start(agent=agent_create(name="ceo_mimi", type="ceo_mimi"))
