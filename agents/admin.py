@@ -108,7 +108,7 @@ class AgentForm(forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-    list_display = ("name", "type", "status", "model", "last_active", "created_at")
+    list_display = ("name", "type", "status", "config_model", "last_active", "created_at")
     list_filter = ("status", "type")
     search_fields = ("name",)
     actions = ["start", "stop", "restart"]
@@ -154,7 +154,7 @@ class AgentAdmin(admin.ModelAdmin):
     ]
 
     @admin.display(description="model")
-    def model(self, agent: Agent) -> str:
+    def config_model(self, agent: Agent) -> str:
         return agent.config.get("model", "")
 
     @admin.display(description="usage (latest calls)")

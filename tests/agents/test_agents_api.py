@@ -337,3 +337,12 @@ def test_messaging_role_reads_but_cannot_create(client_as):
 
     assert messaging.get(URL).status_code == 200
     assert create(messaging).status_code == 403
+
+
+def test_admin_agent_list_shows_each_agents_model(client, make_user):
+    agent_create(name="modelled", type="custom", config={"model": "builtin"})
+    client.force_login(make_user("staff", is_staff=True, is_superuser=True))
+
+    page = client.get("/admin/agents/agent/").content.decode()
+
+    assert '<td class="field-config_model">builtin</td>' in page
