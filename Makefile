@@ -34,6 +34,8 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks (bench/README.md): needs DATABASE_URL (PostgreSQL), REDIS_URL and wrk.
+# `make bench BENCH_ARGS=--quick` is the short run CI makes.
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench $(BENCH_ARGS)
 
