@@ -195,9 +195,14 @@ def message_post(
     raw_message: Any = None,
     as_user: bool = False,
     request_replies: bool = True,
+    emit: bool = True,
 ) -> Message:
     """Store a message and emit `new_message`; running agent members are asked to answer
     (unless `request_replies` is off: a caller that answers synchronously).
+
+    `emit` off leaves the event to the caller, who calls message_emit() later in the same
+    transaction: the event log's lock is held from an emit to the commit, so a caller with
+    more work to do in its transaction (an agent to ask) emits last.
 
     `actor_roles` None means a trusted internal caller (the agent-reply task, sessions);
     otherwise sending as an agent needs the admin or agent_manager role. `as_user` posts as
@@ -242,11 +247,17 @@ def message_post(
             source_type=source_type,
             raw_message=raw_message,
         )
-        _emit_new_message(message)
+        if emit:
+            _emit_new_message(message)
         resource_version_bump(messages_resource(channel.channel_id))
         if request_replies:
             _request_agent_replies(message)
     return message
+
+
+def message_emit(message: Message) -> None:
+    """The `new_message` event of a message stored with message_post(emit=False)."""
+    _emit_new_message(message)
 
 
 def _emit_new_message(message: Message) -> None:
@@ -304,10 +315,15 @@ def message_edit(*, message: Message, content: Any, actor: AbstractBaseUser) -> 
 
 
 def agent_reply_store(
-    *, message: Message, agent: Agent, content: str, request_replies: bool = True
+    *,
+    message: Message,
+    agent: Agent,
+    content: str,
+    request_replies: bool = True,
+    emit: bool = True,
 ) -> Message | None:
     """Post an agent's answer to `message`; None if that agent had already answered it (a
-    redelivered task)."""
+    redelivered task). `emit` as in message_post."""
     metadata = {}
     if message.metadata.get(ALLOW_AGENT_REPLIES) is True:
         metadata[ALLOW_AGENT_REPLIES] = True
@@ -320,6 +336,7 @@ def agent_reply_store(
             actor_roles=None,
             in_reply_to=message,
             request_replies=request_replies,
+            emit=emit,
         )
     except IntegrityError:
         return None

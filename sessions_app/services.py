@@ -23,6 +23,7 @@ from messaging.models import Message
 from messaging.services import (
     agent_reply_store,
     channel_create,
+    message_emit,
     message_post,
     validate_content,
     validate_metadata,
@@ -260,7 +261,9 @@ def session_message(
     """Store the user's message. `reply`: "now" asks the agent synchronously and stores its
     answer; "worker" lets the agent answer through the Celery worker; "caller" leaves it to
     the caller (a stream). The session row is locked for the whole exchange: two messages to
-    one session are processed one after the other.
+    one session are processed one after the other. The events are emitted last, after the
+    agent has answered: the event log's lock (platform-wide) is held from the first emit to
+    the commit, and must not wait for a provider.
 
     A runtime failure (budget, providers) keeps the user's message and the usage ledger and
     re-raises after commit; no partial reply is stored.
@@ -288,6 +291,7 @@ def session_message(
             actor_roles=None,
             as_user=True,
             request_replies=reply == "worker",
+            emit=False,
         )
         answer = None
         if reply == "now":
@@ -301,6 +305,7 @@ def session_message(
                     agent=agent,
                     content=completion.text,
                     request_replies=False,
+                    emit=False,
                 )
         turns = Message.objects.filter(channel_id=locked.channel_id, sender_type="user").count()
         context_update = {
@@ -312,6 +317,9 @@ def session_message(
         locked.save(update_fields=["context"])
         renewal = _renew_locked(locked, now, explicit=False)
         locked = renewal.session
+        message_emit(user_message)
+        if answer is not None:
+            message_emit(answer)
         _emit(locked, event="message", context_update=context_update)
     if failure is not None:
         raise failure

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from agents.services import agent_create, agent_delete, agent_stop
+from agents.services import agent_create, agent_delete, agent_stop, agent_update
 from messaging.models import Message
 from sessions_app.models import Session
 from system.models import EventLogEntry
@@ -121,6 +121,37 @@ def test_message_answers_through_the_runtime_and_updates_context(owner, v1_sessi
     assert session["message_count"] == 2
     assert session["context"]["turn_count"] == 1
     assert session["renewal_count"] == 1
+
+
+def test_message_events_follow_the_answer_in_order(owner, v1_session):
+    """The exchange's events (the user's message, the reply, the session update) are written
+    last, after the agent answered, in that order."""
+    session_id = v1_session()["session_id"]
+    created = EventLogEntry.objects.order_by("-event_id").first().event_id
+
+    owner.post(f"{URL}/{session_id}/message", {"content": "How is the Q4 pipeline?"}, format="json")
+
+    events = list(EventLogEntry.objects.filter(event_id__gt=created).order_by("event_id"))
+    assert [e.event_type for e in events] == ["new_message", "new_message", "session_update"]
+    user, reply = (e.payload["message"] for e in events[:2])
+    assert user["sender_type"] == "user" and user["content"] == "How is the Q4 pipeline?"
+    assert reply["sender_type"] == "agent" and reply["in_reply_to"] == user["message_id"]
+    assert events[2].payload["event"] == "message"
+
+
+def test_message_over_budget_keeps_the_user_message_and_its_event(owner, v1_session, mimi):
+    session_id = v1_session()["session_id"]
+    agent_update(agent=mimi, data={"config": {"daily_budget_usd": 0}})
+
+    response = owner.post(f"{URL}/{session_id}/message", {"content": "hi"}, format="json")
+
+    assert response.status_code == 402
+    assert error(response)["code"] == "agent_budget_exceeded"
+    stored = Message.objects.get(channel__session__pk=session_id)
+    assert stored.sender_type == "user"
+    assert EventLogEntry.objects.filter(
+        event_type="new_message", payload__message__message_id=str(stored.message_id)
+    ).exists()
 
 
 def test_message_with_bad_content_is_400(owner, v1_session):
