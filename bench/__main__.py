@@ -239,7 +239,7 @@ def _run(args: argparse.Namespace, params: Params, database_url: str, redis_url:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log("data set-up (only what is missing)")
-    fixture = prepare(params, VAR_DIR / "ids")
+    fixture = prepare(params, VAR_DIR / "ids" / args.database)  # one set per database
     connections.close_all()
     machine = benv.machine(bench_db, bench_redis)
 

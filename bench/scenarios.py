@@ -1,5 +1,6 @@
 """The scenarios: what each one sends, what it expects back, and its budget."""
 
+import contextlib
 import json
 import math
 import random
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
+import psutil
 import redis
 
 from bench.environment import BASE_DIR
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # bench.data imports Django models: only after django.setup()
     from bench.data import Fixture
 
 SETTLE_TIMEOUT = 600
+# Below this (percent of one core, all stack processes together) the stack counts as idle.
+IDLE_CPU_PERCENT = 15.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,9 @@ class Runner:
     # --- HTTP through wrk --------------------------------------------------------------------
 
     def settle(self) -> None:
-        """Wait for the worker to finish what earlier scenarios queued (agent replies)."""
+        """Start every measurement on an idle stack: the worker has finished what earlier
+        scenarios queued (agent replies), and no stack process is still busy (the ws process
+        may be draining a fan-out's backlog long after its clients left)."""
         deadline = time.monotonic() + SETTLE_TIMEOUT
         waited = False
         while time.monotonic() < deadline:
@@ -157,7 +163,28 @@ class Runner:
                 self.log(f"waiting for the worker: {queued} queued, {unacked} running")
                 waited = True
             time.sleep(0.5)
-        time.sleep(1.0)
+        quiet = 0
+        while time.monotonic() < deadline and quiet < 2:
+            busy = self._stack_cpu(0.5)
+            quiet = quiet + 1 if busy < IDLE_CPU_PERCENT else 0
+        if quiet < 2:
+            self.log("the stack did not go idle before the settle timeout; measuring anyway")
+        time.sleep(0.5)
+
+    def _stack_cpu(self, interval: float) -> float:
+        """CPU use of every stack process over `interval`, in percent of one core."""
+        processes = []
+        for pid in (p for pids in self.stack.pids().values() for p in pids):
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                process.cpu_percent(None)
+                processes.append(process)
+        time.sleep(interval)
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                total += process.cpu_percent(None)
+        return total
 
     def _wrk(self, spec: Http, duration: float) -> WrkResult:
         body = json.dumps(spec.body) if spec.body is not None else None
@@ -301,11 +328,11 @@ class Runner:
             f"({p.ws_events} events) to {sockets:,} sockets",
             budget="p99 ≤ 60 ms, all delivered" if largest else "all delivered",
         )
-        self.settle()
         p50s, p99s = [], []
         delivered = expected = 0
         problems: list[str] = []
         for run in range(p.runs):
+            self.settle()
             try:
                 result = self._fanout_run(sockets, run)
             except (RuntimeError, subprocess.TimeoutExpired, httpx.HTTPError) as exc:
