@@ -62,14 +62,32 @@ class Router:
         """`clock` drives the circuit breakers' cooldowns (tests pass a fake one)."""
         self.config = config
         self.clock = clock
-        self._providers: dict[str, Provider] = {
-            name: provider_build(spec=spec) for name, spec in config.providers.items()
-        }
+        # Built on first use: building an SDK-backed provider imports its SDK (seconds for
+        # `anthropic`), which a process whose calls all end at the builtin never needs.
+        self._providers: dict[str, Provider] = {}
+        self._providers_lock = threading.Lock()
         self._breakers = CircuitBreakers(
             failures=config.breaker_failures,
             cooldown_seconds=config.breaker_cooldown_seconds,
             clock=clock,
         )
+
+    def _provider(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            with self._providers_lock:
+                provider = self._providers.get(name)
+                if provider is None:
+                    provider = provider_build(spec=self.config.providers[name])
+                    self._providers[name] = provider
+        return provider
+
+    def preload(self) -> None:
+        """Build the providers configured now (importing their SDKs), so that the first call
+        does not pay for it: a Celery worker calls this before forking its pool."""
+        for name, spec in self.config.providers.items():
+            if spec.is_configured():
+                self._provider(name)
 
     def aliases(self) -> list[str]:
         return sorted(self.config.models)
@@ -139,10 +157,10 @@ class Router:
         attempts: list[Attempt] = []
         skipped: list[str] = []
         for candidate in self._candidates(config.model):
+            provider = self._provider(candidate.provider)  # before a trial may be claimed
             if not self._breakers.allow(candidate.provider):
                 skipped.append(candidate.provider)
                 continue
-            provider = self._providers[candidate.provider]
             started = time.perf_counter()
             try:
                 completion = provider.complete(
@@ -183,10 +201,10 @@ class Router:
         attempts: list[Attempt] = []
         skipped: list[str] = []
         for candidate in self._candidates(config.model):
+            provider = self._provider(candidate.provider)  # before a trial may be claimed
             if not self._breakers.allow(candidate.provider):
                 skipped.append(candidate.provider)
                 continue
-            provider = self._providers[candidate.provider]
             started = time.perf_counter()
             yielded = False
             completion: Completion | None = None
