@@ -247,11 +247,13 @@ def message_post(
             source_type=source_type,
             raw_message=raw_message,
         )
-        if emit:
-            _emit_new_message(message)
         resource_version_bump(messages_resource(channel.channel_id))
+        # The replies are asked for before the event: their query runs before the event log's
+        # lock is taken, and after commit the worker gets its task before the live publish.
         if request_replies:
             _request_agent_replies(message)
+        if emit:
+            _emit_new_message(message)
     return message
 
 
