@@ -8,6 +8,7 @@ Redis. See README.md for every variable.
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import environ
 
@@ -387,3 +388,12 @@ WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=50)
 # connection, and the batch size of replays from the database.
 WS_LOG_WINDOW = env.int("WS_LOG_WINDOW", default=10_000)
 WS_REPLAY_BATCH = env.int("WS_REPLAY_BATCH", default=500)
+# The Redis pub/sub channel that carries committed event ids to every ws process (one
+# subscription per process, fanned out to its connections: system.realtime.hub). Pub/sub
+# ignores the DB number, so the default name carries REDIS_URL's, keeping deployments (and
+# test runs) that share a Redis server on different DBs apart.
+_redis_url = urlsplit(REDIS_URL)
+_redis_db = parse_qs(_redis_url.query).get("db", [""])[0] or (
+    "0" if _redis_url.scheme == "unix" else _redis_url.path.strip("/") or "0"
+)
+WS_EVENTS_CHANNEL = env.str("WS_EVENTS_CHANNEL", default="") or f"371os:events:db{_redis_db}"

@@ -1,24 +1,31 @@
-"""Live delivery of event-log entries through the channel layer.
+"""Live delivery of event-log entries: one Redis pub/sub message per batch of committed entries.
 
-Every entry goes to the `events` group (admins' firehose) and to one group per scope column it
+Every entry concerns the `events` group (admins' firehose) and one group per scope column it
 carries (`events.agent.<uuid>`, `events.channel.<uuid>`, `events.session.<uuid>`,
-`events.owner.<user id>`). A consumer in several groups can receive an entry more than once:
-it deduplicates by `event_id`. The live path may drop messages; the log never does.
+`events.owner.<user id>`). After commit, `publish_many` sends the entries' ids with their
+groups on ONE pub/sub channel (WS_EVENTS_CHANNEL), up to PUBLISH_CHUNK entries per message and
+all the messages of a call pipelined in one round trip. Each ws process holds one subscription
+to that channel (system.realtime.hub) and wakes only its own connections that joined one of
+those groups; a connection then delivers from the event log, which is the truth: the live path
+may drop (pub/sub does, while a ws process is disconnected from Redis), the log never does.
+
+Wire format (JSON): `[[event_id, [group, ...]], ...]`, ids ascending.
 """
 
+import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 FIREHOSE_GROUP = "events"
-# The consumer method that receives an entry: `event.deliver` → `event_deliver`.
-DISPATCH_TYPE = "event.deliver"
+# Entries per pub/sub message: a session sweep publishes up to 100,000 at once.
+PUBLISH_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -44,24 +51,62 @@ def scope_groups(scope: EventScope) -> list[str]:
     return groups
 
 
-async def _group_send_all(layer: Any, message: dict[str, Any], groups: list[str]) -> None:
-    for group in groups:
-        await layer.group_send(group, message)
+def events_channel() -> str:
+    """The pub/sub channel of this deployment's live events. Pub/sub is not scoped by Redis DB
+    number, so the default name carries it (settings.WS_EVENTS_CHANNEL)."""
+    return settings.WS_EVENTS_CHANNEL
 
 
-def publish(message: dict[str, Any], groups: list[str]) -> None:
-    """Send one event to its groups. Failure is logged, never raised: the caller's transaction
-    has already committed and the entry is safe in the log for clients to resume from."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
+def encode(items: Sequence[tuple[int, Sequence[str]]]) -> str:
+    return json.dumps(
+        [[event_id, list(groups)] for event_id, groups in items], separators=(",", ":")
+    )
+
+
+def decode(raw: str | bytes) -> list[tuple[int, list[str]]]:
+    """The entries of one message; anything malformed is skipped (the log still has it)."""
     try:
-        # One trip into the event loop for all the groups: from a WSGI or Celery thread each
-        # async_to_sync call costs a new loop (and a new Redis connection in channels-redis).
-        async_to_sync(_group_send_all)(layer, {"type": DISPATCH_TYPE, **message}, groups)
+        items = json.loads(raw)
+    except ValueError:
+        return []
+    decoded = []
+    if isinstance(items, list):
+        for item in items:
+            if (
+                isinstance(item, list)
+                and len(item) == 2
+                and isinstance(item[0], int)
+                and isinstance(item[1], list)
+            ):
+                decoded.append((item[0], item[1]))
+    return decoded
+
+
+def publish_many(items: Iterable[tuple[int, Sequence[str]]]) -> None:
+    """Publish committed entries `(event_id, groups)`, in id order, in one round trip. Failure is
+    logged, never raised: the caller's transaction has already committed and the entries are
+    safe in the log (connections find them at their next wake-up or periodic sync)."""
+    items = list(items)
+    if not items:
+        return
+    # Imported here: system.redis_client reads settings, and this module is imported early.
+    from system.redis_client import get_redis
+
+    channel = events_channel()
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for start in range(0, len(items), PUBLISH_CHUNK):
+            pipe.publish(channel, encode(items[start : start + PUBLISH_CHUNK]))
+        pipe.execute()
     except Exception as exc:  # noqa: BLE001 - any transport error: the log still has it
         logger.warning(
-            "live publish of event %s failed (%s); clients resume from the log",
-            message.get("event_id"),
+            "live publish of events %s..%s failed (%s); clients resume from the log",
+            items[0][0],
+            items[-1][0],
             type(exc).__name__,
         )
+
+
+def publish(message: dict[str, Any], groups: Sequence[str]) -> None:
+    """Publish one committed entry (`message` as clients receive it; only its id travels)."""
+    publish_many([(message["event_id"], groups)])

@@ -31,7 +31,7 @@ _EVENT_LOG_LOCK = 371_000_001
 def event_emit(
     *, event_type: str, data: dict[str, Any], scope: EventScope | None = None
 ) -> EventLogEntry:
-    """Append an event to the log and publish it to the channel layer after commit.
+    """Append an event to the log and publish its id to the ws processes after commit.
 
     Call inside the transaction that makes the change, as its last step: nothing is published
     if that transaction rolls back. On PostgreSQL a transaction-scoped advisory lock makes
@@ -185,22 +185,11 @@ def event_emit_many(
         )
         for event_type, data, scope in events_to_emit
     )
+    # Ids and groups only: the live message is a wake-up, connections read the entries back
+    # from the log. One pipelined round trip after commit, however many entries.
     published = [
-        (
-            {
-                "event": entry.event_type,
-                "event_id": entry.event_id,
-                "timestamp": entry.created_at.isoformat(),
-                "data": entry.payload,
-            },
-            events.scope_groups(scope),
-        )
+        (entry.event_id, events.scope_groups(scope))
         for entry, (_, _, scope) in zip(entries, events_to_emit, strict=True)
     ]
-
-    def publish_all() -> None:
-        for message, groups in published:
-            events.publish(message, groups)
-
-    transaction.on_commit(publish_all)
+    transaction.on_commit(lambda: events.publish_many(published))
     return entries

@@ -9,12 +9,16 @@ resume.
 - `commands`: `send_message`, through the same checks and service as the REST API.
 - `log`: reads of the event log, and the per-process window of its newest entries that lets
   every connection of a process fill gaps without a query of its own.
+- `hub`: the one live-events subscription of a ws process and its local fan-out.
+- `wire`: an event's WebSocket frame, made once and written straight to daphne's sockets.
 - `consumer`: the connection itself.
 
-Delivery in one paragraph: live events reach a connection through channel-layer groups, but
-only as a wake-up. The connection keeps a cursor (every event it may see up to that id has been
+Delivery in one paragraph: live events reach a connection through the process's hub (`hub`:
+one Redis pub/sub subscription per ws process, fanned out locally to the connections that
+joined the event's groups; `wire` writes the frame straight to daphne's socket), but only as a
+wake-up. The connection keeps a cursor (every event it may see up to that id has been
 delivered) and, on each live event, delivers from the log window everything in (cursor, id]
-that matches its subscriptions, in id order. A message the channel layer dropped is therefore
+that matches its subscriptions, in id order. A wake-up that never came is therefore
 delivered when the next one arrives, or by the periodic sync when none does. Event ids commit
 in id order (event_emit's advisory lock; SQLite serialises writers), so once id N is visible
 every smaller id is settled and the window never misses a late commit.

@@ -93,6 +93,14 @@ class ChannelDirectory:
         self._cache: dict[str, tuple[float, ChannelAccess | None]] = {}
         self._pending: dict[str, asyncio.Future] = {}
 
+    def peek(self, channel_id: str, *, ttl: float) -> tuple[bool, ChannelAccess | None]:
+        """(True, the cached answer) when one younger than `ttl` is at hand; (False, None)
+        when only `get` can tell."""
+        cached = self._cache.get(channel_id)
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            return True, cached[1]
+        return False, None
+
     async def get(self, channel_id: str, *, ttl: float) -> ChannelAccess | None:
         cached = self._cache.get(channel_id)
         if cached is not None and time.monotonic() - cached[0] < ttl:
@@ -143,14 +151,39 @@ class Access:
         self.principal = principal
         self.grants = grants
         self.ttl = ttl
+        # This event loop's directory, found at the first channel lookup.
+        self.directory: ChannelDirectory | None = None
 
     async def channel_visible(self, channel_id: str, *, fresh: bool = False) -> bool:
         if not self.grants.read_messages:
             return False
         if self.principal.is_admin:
             return True
-        access = await channel_directory().get(channel_id, ttl=0.0 if fresh else self.ttl)
+        if self.directory is None:
+            self.directory = channel_directory()
+        access = await self.directory.get(channel_id, ttl=0.0 if fresh else self.ttl)
         return access is not None and access.visible_to(self.principal)
+
+    def visible_now(self, entry: LoggedEvent) -> bool | None:
+        """`visible` from memory, without awaiting: None when it needs the channel directory
+        to look a channel up (then await `visible`). The live path's per-connection check."""
+        principal = self.principal
+        if principal.is_admin:
+            return True
+        if entry.session_id is not None or entry.owner_id is not None:
+            return entry.owner_id is not None and entry.owner_id == principal.user_id
+        if entry.channel_id is not None:
+            if not self.grants.read_messages:
+                return False
+            if self.directory is None:
+                return None
+            known, access = self.directory.peek(entry.channel_id, ttl=self.ttl)
+            if not known:
+                return None
+            return access is not None and access.visible_to(principal)
+        if entry.agent_id is not None:
+            return self.grants.read_agents
+        return False
 
     async def visible(self, entry: LoggedEvent) -> bool:
         principal = self.principal

@@ -1,12 +1,13 @@
 """The `/v1/ws` consumer: authentication, commands, and in-order, gap-free delivery.
 
 A connection keeps `cursor`: every event it may see with an id up to the cursor has been sent
-(or was not wanted). Live messages from the channel layer only say "id N exists"; on each, the
-connection sends, from the per-process log window, every wanted entry after the cursor up to
-N (and beyond, as far as the window reaches) in id order, and moves the cursor there. So a
-message the channel layer dropped (it does, silently, when a consumer is over capacity) goes
-out when the next one arrives, or with the periodic sync (WS_SYNC_SECONDS) when none does.
-Nothing at or below the cursor is sent again.
+(or was not wanted). Live wake-ups from the process's hub (system.realtime.hub: one Redis
+subscription per process, fanned out to the connections that joined the event's groups) only
+say "id N exists"; on each, the connection sends, from the per-process log window, every wanted
+entry after the cursor up to N (and beyond, as far as the window reaches) in id order, and
+moves the cursor there. So a wake-up that never came (Redis away, the subscription being
+re-made) goes out with the next one, or with the periodic sync (WS_SYNC_SECONDS) when none
+comes. Nothing at or below the cursor is sent again.
 
 Subscriptions start at the log head when they are made. The cursor of a connection opened
 with `?last_event_id=N` (or sent `resume` before subscribing) waits at N until the first
@@ -23,7 +24,7 @@ import operator
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -43,6 +44,7 @@ from system.realtime.auth import (
     query_param,
 )
 from system.realtime.commands import message_send
+from system.realtime.hub import Hub, hub
 from system.realtime.log import LoggedEvent, log_bounds, log_entries, log_window, resync_needed
 from system.realtime.subscriptions import (
     InvalidCommand,
@@ -50,6 +52,7 @@ from system.realtime.subscriptions import (
     subscription_authorize,
     subscription_parse,
 )
+from system.realtime.wire import direct_writer
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,11 @@ _SENT_MEMORY = 256
 # A client refused more than WS_COMMAND_OVERFLOW_CLOSE commands within this many seconds is
 # closed: it is not slowing down.
 _REFUSAL_WINDOW = 10.0
+# How long a subscribe waits for the process's live subscription to Redis before going on
+# without it (the periodic sync then delivers, later).
+_HUB_READY_SECONDS = 2.0
+# _scopes() not computed since the subscriptions or the principal changed.
+_STALE = object()
 
 
 class SubscriptionNotFound(NotFound):
@@ -90,15 +98,32 @@ def _now() -> str:
     return timezone.now().isoformat()
 
 
+def _free(lock: asyncio.Lock) -> bool:
+    """Whether acquiring `lock` now would not wait (not held, and nobody queued for it)."""
+    return not lock.locked() and not getattr(lock, "_waiters", None)
+
+
 class EventStreamConsumer(AsyncWebsocketConsumer):
+    # Live events come from the hub, not from channel-layer groups; nothing else is sent to a
+    # connection through the channel layer, so a connection has no channel of its own.
+    channel_layer_alias = None
+
     async def connect(self) -> None:
         self.connection_id = str(uuid.uuid4())
         self.access: Access | None = None
         self.subscriptions: dict[str, Subscription] = {}
+        self.hub: Hub = hub()
+        self.window = log_window(settings.WS_LOG_WINDOW)  # this event loop's, shared
         self.joined: set[str] = set()
         self.cursor = 0
         self.resume_pending = False
         self.lock = asyncio.Lock()
+        # The highest id a wake-up announced that the connection could not deliver at once,
+        # and the task delivering it.
+        self.pending = 0
+        self.catch_up: asyncio.Task | None = None
+        self.scope_cache: Any = _STALE
+        self.plan_cache: Any = _STALE
         self.tasks: list[asyncio.Task] = []
         self.closing = False
         self.bucket = TokenBucket(rate=settings.WS_COMMAND_RATE, burst=settings.WS_COMMAND_BURST)
@@ -106,7 +131,11 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.refusals: deque[float] = deque()  # when commands were refused, for closing
         self.subscription_count = 0
         self.sent_ids: deque[int] = deque(maxlen=_SENT_MEMORY)
-        self.sent_set: set[int] = set()
+        # The highest id sent: above the cursor only after a `resume` rewound it, the only
+        # time the recently sent ids must be looked at (_already_sent).
+        self.sent_max = 0
+        # Under daphne, events' frames go straight to the socket (realtime.wire).
+        self.write_frame = direct_writer(self.base_send)
         # Accept first: only an open socket can be closed with 4401 and a reason.
         await self.accept()
         token = credentials_from_scope(self.scope)
@@ -118,9 +147,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closing = True
         self._stop_tasks()
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined.clear()
+        self._leave_all()
         if self.access is not None:
             logger.info(
                 "ws %s closed (%s) for %s", self.connection_id, code, self.access.principal.label
@@ -133,8 +160,8 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
 
     def _stop_tasks(self) -> None:
         current = asyncio.current_task()
-        for task in self.tasks:
-            if task is not current:
+        for task in (*self.tasks, self.catch_up):
+            if task is not None and task is not current:
                 task.cancel()
 
     async def _close(self, code: int, reason: str) -> None:
@@ -142,6 +169,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             return
         self.closing = True
         self._stop_tasks()
+        self._leave_all()
         # A close reason is at most 123 bytes.
         await self.close(code=code, reason=reason.encode()[:123].decode(errors="ignore"))
 
@@ -224,9 +252,13 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             await self._close(CLOSE_UNAUTHENTICATED, str(exc))
             return
         grants = await database_sync_to_async(grants_for)(principal)
-        self.access = Access(principal, grants, ttl=settings.WS_AUTH_RECHECK_SECONDS)
-        for group in self.joined:  # refreshes the channel layer's group expiry
-            await self.channel_layer.group_add(group, self.channel_name)
+        access = Access(principal, grants, ttl=settings.WS_AUTH_RECHECK_SECONDS)
+        access.directory = self.access.directory
+        async with self.lock:
+            # Roles may have changed, and with them the groups and scopes of subscriptions.
+            self.access = access
+            self.scope_cache = self.plan_cache = _STALE
+            await self._regroup()
 
     # --- incoming frames -----------------------------------------------------------------
 
@@ -323,15 +355,16 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             await self._join(subscription.group(self.access.principal))
             _, newest = await database_sync_to_async(log_bounds)()
             head = newest or 0
+            self.window.start_at(head)
             if self.resume_pending:
                 self.resume_pending = False
-                self.subscriptions[subscription.subscription_id] = subscription
+                self._set_subscription(subscription)
                 await self._reply("subscribed", subscription.describe(), command_id)
                 await self._advance(head)
                 return
             # The other subscriptions first catch up to the head, where this one starts.
             await self._advance(head)
-            self.subscriptions[subscription.subscription_id] = subscription
+            self._set_subscription(subscription)
         await self._reply("subscribed", subscription.describe(), command_id)
 
     async def _unsubscribe(self, command: dict, command_id: Any) -> None:
@@ -341,11 +374,8 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         async with self.lock:
             if self.subscriptions.pop(subscription_id, None) is None:
                 raise SubscriptionNotFound(details={"subscription_id": subscription_id})
-            assert self.access is not None
-            needed = {s.group(self.access.principal) for s in self.subscriptions.values()}
-            for group in self.joined - needed:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            self.joined &= needed
+            self.scope_cache = self.plan_cache = _STALE
+            await self._regroup()
         await self._reply("unsubscribed", {"subscription_id": subscription_id}, command_id)
 
     async def _send_message(self, command: dict, command_id: Any) -> None:
@@ -420,21 +450,130 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
 
     # --- delivery --------------------------------------------------------------------------
 
-    async def event_deliver(self, message: dict[str, Any]) -> None:
-        """A live event (channel-layer type `event.deliver`): a wake-up to deliver up to it."""
-        event_id = message.get("event_id")
+    def live_now(self, upto: int, plans: dict[Any, Any] | None = None) -> bool:
+        """`live` without awaiting, for the common case: a connection with nothing in
+        progress, within the window, sending through realtime.wire, checking access from
+        memory. True when done; False when `live` must run (it then goes on from the cursor,
+        which stops before anything not sent here).
+
+        `plans`, shared by the connections woken by one message, holds what was chosen for
+        each (cursor, plan_key): connections with the same subscriptions and the same view
+        make the same choice, which is then made once, not once per connection."""
+        if self.closing or self.access is None or self.resume_pending or upto <= self.cursor:
+            return True
+        window = self.window
+        write = self.write_frame
         if (
-            self.closing
-            or self.access is None
-            or self.resume_pending
-            or not isinstance(event_id, int)
-            or event_id <= self.cursor
+            write is None
+            or not self.subscriptions
+            or not _free(self.lock)
+            or self.catch_up is not None
+            or not window.covers(upto)
+            or window.start is None
+            or self.cursor < window.start
         ):
+            return False
+        # Nothing below awaits: no other coroutine of this connection runs meanwhile, as
+        # if under the lock. Up to whatever the window holds, as `live`.
+        rewound = self.sent_max > self.cursor  # a resume: what was sent must be skipped
+        # The window may grow while another connection awaits: a plan holds for one end.
+        key = None if rewound or plans is None else (self.cursor, window.end, self._plan_key())
+        plan = None if key is None else plans.get(key)
+        if plan is None:
+            chosen = self._plan(rewound)
+            if chosen is None:
+                return False  # access needs a lookup
+            plan = (chosen, window.end)
+            if key is not None:
+                plans[key] = plan
+        chosen, end = plan
+        for entry in chosen:
+            if not write(entry.frame()):
+                return False
+            self._sent(entry.event_id)
+            self.cursor = entry.event_id
+        self.cursor = max(self.cursor, end)
+        return True
+
+    def _plan(self, rewound: bool) -> list[LoggedEvent] | None:
+        """The window's entries after the cursor (to its end) this connection wants and may
+        see, or None when access cannot be decided from memory."""
+        access = self.access
+        assert access is not None
+        subscriptions = self.subscriptions.values()
+        sent_set = self._already_sent()
+        chosen = []
+        for entry in self.window.after(self.cursor, self._scopes()):
+            if entry.event_id not in sent_set and any(s.matches(entry) for s in subscriptions):
+                visible = access.visible_now(entry)
+                if visible is None:
+                    return None
+                if visible:
+                    chosen.append(entry)
+        return chosen
+
+    def _plan_key(self) -> tuple:
+        """Everything `_plan` depends on besides the cursor and the shared window."""
+        if self.plan_cache is _STALE:
+            assert self.access is not None
+            principal, grants = self.access.principal, self.access.grants
+            self.plan_cache = (
+                frozenset(
+                    (s.event_type, s.agent_id, s.channel_id, s.session_id, s.status)
+                    for s in self.subscriptions.values()
+                ),
+                principal.is_admin,
+                principal.user_id,
+                principal.username,
+                grants.read_messages,
+                grants.read_agents,
+            )
+        return self.plan_cache
+
+    async def live(self, upto: int) -> None:
+        """The hub's wake-up: entries up to `upto` are committed (and, normally, in the window).
+        Runs in the hub's task, one connection after the other: deliver from memory now, or,
+        when that would wait (a command holds the lock, the cursor is behind the window, the
+        window does not reach `upto`), leave it to this connection's catch-up task."""
+        if self.closing or self.access is None or self.resume_pending or upto <= self.cursor:
+            return
+        window = self.window
+        if (
+            not _free(self.lock)
+            or self.catch_up is not None
+            or not window.covers(upto)
+            or window.start is None
+            or self.cursor < window.start
+        ):
+            self._defer(upto)
             return
         async with self.lock:
-            if event_id > self.cursor:
-                # Whatever else the window already holds is committed too: send it now.
-                await self._advance(event_id, exact=False)
+            # Whatever else the window already holds is committed too: send it now.
+            await self._advance(upto, exact=False)
+
+    def _defer(self, upto: int) -> None:
+        self.pending = max(self.pending, upto)
+        if self.catch_up is None and not self.closing:
+            self.catch_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        try:
+            while not self.closing:
+                upto, self.pending = self.pending, 0
+                if upto <= self.cursor:
+                    break
+                async with self.lock:
+                    if not self.resume_pending and upto > self.cursor:
+                        # Up to what the window holds: `upto` is a hint, and may be beyond
+                        # what this database ever had.
+                        await self._advance(upto, exact=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database is away: the periodic sync tries again.
+            logger.exception("ws %s live delivery failed", self.connection_id)
+        finally:
+            self.catch_up = None
 
     async def _advance(self, upto: int | None, *, exact: bool = True, max_age: float = 0.0):
         """Send every wanted entry in (cursor, upto] in order (upto None, or `exact` off: up
@@ -444,20 +583,30 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             if upto is not None:
                 self.cursor = max(self.cursor, upto)
             return 0
-        window = log_window(settings.WS_LOG_WINDOW)
-        await window.cover(upto, max_age=max_age)
+        window = self.window
+        if upto is None or not window.covers(upto):
+            await window.cover(upto, max_age=max_age)
         assert window.start is not None and window.end is not None
         limit = window.end if upto is None or not exact else min(upto, window.end)
         sent = 0
         while self.cursor < min(window.start, limit):
             # Further behind than the window reaches: this connection's own query.
             sent += await self._replay(until=min(window.start, limit))
+        access = self.access
+        assert access is not None
+        subscriptions = self.subscriptions.values()
+        sent_set = self._already_sent()
         for entry in window.after(self.cursor, self._scopes()):
             if entry.event_id > limit:
                 break
-            if await self._wanted(entry):
-                await self._send_event(entry)
-                sent += 1
+            # _wanted, without awaiting when memory can tell (the live path's usual case).
+            if entry.event_id not in sent_set and any(s.matches(entry) for s in subscriptions):
+                visible = access.visible_now(entry)
+                if visible is None:
+                    visible = await access.visible(entry)
+                if visible:
+                    await self._send_event(entry)
+                    sent += 1
             self.cursor = entry.event_id
         self.cursor = max(self.cursor, limit)
         return sent
@@ -465,13 +614,14 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
     async def _replay(self, *, until: int) -> int:
         batch_size = settings.WS_REPLAY_BATCH
         where = self._where()
+        sent_set = self._already_sent()
         sent = 0
         while self.cursor < until:
             batch = await database_sync_to_async(log_entries)(
                 after=self.cursor, upto=until, where=where, limit=batch_size
             )
             for entry in batch:
-                if await self._wanted(entry):
+                if await self._wanted(entry, sent_set):
                     await self._send_event(entry)
                     sent += 1
                 self.cursor = entry.event_id
@@ -480,14 +630,24 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         return sent
 
     def _scopes(self) -> set[tuple[str, str | int]] | None:
+        """The window index keys of every subscription (None: look at every entry); kept
+        until the subscriptions or the principal change."""
+        if self.scope_cache is not _STALE:
+            return self.scope_cache
         assert self.access is not None
-        scopes = set()
+        scopes: set[tuple[str, str | int]] | None = set()
         for subscription in self.subscriptions.values():
             scope = subscription.scope(self.access.principal)
             if scope is None:
-                return None
+                scopes = None
+                break
             scopes.add(scope)
+        self.scope_cache = scopes
         return scopes
+
+    def _set_subscription(self, subscription: Subscription) -> None:
+        self.subscriptions[subscription.subscription_id] = subscription
+        self.scope_cache = self.plan_cache = _STALE
 
     def _where(self) -> Q:
         assert self.access is not None
@@ -497,25 +657,57 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         access_filter = self.access.log_filter()
         return where if access_filter is None else where & access_filter
 
-    async def _wanted(self, entry: LoggedEvent) -> bool:
+    async def _wanted(self, entry: LoggedEvent, sent_set: Container[int]) -> bool:
         assert self.access is not None
-        return (
-            entry.event_id not in self.sent_set
-            and any(s.matches(entry) for s in self.subscriptions.values())
-            and await self.access.visible(entry)
-        )
+        if entry.event_id in sent_set or not any(
+            s.matches(entry) for s in self.subscriptions.values()
+        ):
+            return False
+        visible = self.access.visible_now(entry)
+        return await self.access.visible(entry) if visible is None else visible
+
+    def _sent(self, event_id: int) -> None:
+        self.sent_ids.append(event_id)
+        if event_id > self.sent_max:
+            self.sent_max = event_id
+
+    def _already_sent(self) -> Container[int]:
+        """Ids after the cursor that were sent already: only after a rewinding `resume`
+        (ids go out in order otherwise), the last _SENT_MEMORY ones."""
+        if self.sent_max > self.cursor:
+            return set(self.sent_ids)
+        return ()
 
     async def _send_event(self, entry: LoggedEvent) -> None:
-        if len(self.sent_ids) == self.sent_ids.maxlen:
-            self.sent_set.discard(self.sent_ids[0])
-        self.sent_ids.append(entry.event_id)
-        self.sent_set.add(entry.event_id)
-        await self.send(text_data=entry.text())
+        self._sent(entry.event_id)
+        # The entry's JSON and frame are made once for every connection.
+        if self.write_frame is None or not self.write_frame(entry.frame()):
+            await self.base_send({"type": "websocket.send", "text": entry.text()})
 
     async def _join(self, group: str) -> None:
+        """Hear this group's events live, once the process's subscription is up."""
         if group not in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            self.hub.join(self, group)
             self.joined.add(group)
+        if not await self.hub.wait_ready(_HUB_READY_SECONDS):
+            logger.warning(
+                "ws %s: live events unavailable; delivering with the periodic sync",
+                self.connection_id,
+            )
+
+    async def _regroup(self) -> None:
+        """Join the groups the current subscriptions need and leave the others."""
+        assert self.access is not None
+        needed = {s.group(self.access.principal) for s in self.subscriptions.values()}
+        for group in self.joined - needed:
+            self.hub.leave(self, group)
+        self.joined &= needed
+        for group in needed - self.joined:
+            await self._join(group)
+
+    def _leave_all(self) -> None:
+        self.hub.leave_all(self)
+        self.joined.clear()
 
     # --- outgoing control messages ---------------------------------------------------------
 

@@ -25,6 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Max, Min, Q
 
 from system.models import EventLogEntry
+from system.realtime import wire
 
 _FIELDS = (
     "event_id",
@@ -52,6 +53,7 @@ class LoggedEvent:
     session_id: str | None
     owner_id: int | None
     _text: str | None = field(default=None, repr=False)
+    _frame: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_row(cls, row: tuple) -> "LoggedEvent":
@@ -92,6 +94,12 @@ class LoggedEvent:
         if self._text is None:
             self._text = json.dumps(self.message(), cls=DjangoJSONEncoder)
         return self._text
+
+    def frame(self) -> bytes:
+        """`text()` as a WebSocket frame, made once for every connection (realtime.wire)."""
+        if self._frame is None:
+            self._frame = wire.frame(self.text())
+        return self._frame
 
 
 def log_entries(*, after: int, upto: int | None = None, where: Q | None = None, limit: int):
@@ -159,8 +167,12 @@ class LogWindow:
                 upto = newest or 0
             if self.end is None or upto - self.end > self.size:
                 # First use, or so far behind that the missing range is bigger than the window:
-                # start afresh just below what is needed.
-                self._reset(max(upto - self.size, 0))
+                # start afresh just below what is needed. `upto` comes from a live message,
+                # which is only a hint: never start above what the log holds.
+                _, newest = await database_sync_to_async(log_bounds)()
+                upto = min(upto, newest or 0)
+                if self.end is None or upto - self.end > self.size:
+                    self._reset(max(upto - self.size, 0))
             while not self.covers(upto):
                 fetched = await database_sync_to_async(log_entries)(
                     after=self.end, limit=self.FETCH
@@ -168,6 +180,15 @@ class LogWindow:
                 self._append(fetched)
                 if len(fetched) < self.FETCH:
                     break  # everything committed is in; `upto` itself may have been pruned
+            self._refreshed_at = time.monotonic()
+
+    def start_at(self, head: int) -> None:
+        """Begin an unused window, empty, at `head` (a committed id read from the log): the
+        first fill then reads only what came after it, not the WS_LOG_WINDOW entries before
+        (a first live event that waited on 10,000 rows). Connections further behind replay
+        from the database, as for any cursor below the window."""
+        if self.end is None:
+            self._reset(head)
             self._refreshed_at = time.monotonic()
 
     def _reset(self, base: int) -> None:

@@ -79,7 +79,7 @@ class Subscription:
 
     def scope(self, principal: Principal) -> tuple[str, str | int] | None:
         """The one scope every matching entry is in, most specific first; None when matching
-        entries may be anywhere. Decides the channel-layer group and the window index."""
+        entries may be anywhere. Decides the hub group and the window index."""
         if self.session_id is not None:
             return ("session", self.session_id)
         if self.channel_id is not None:

@@ -1,6 +1,7 @@
 """WebSocket consumer tests: WebsocketCommunicator against the real ASGI application (origin
 check, routes, consumer), the real database in transactional mode (the consumer reads it from
-its own thread), and the real Redis channel layer at REDIS_URL."""
+its own thread), and live events through the real Redis at REDIS_URL (pub/sub, one
+subscription per event loop: system.realtime.hub)."""
 
 import json
 import uuid
@@ -72,16 +73,10 @@ class Socket:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_channel_layer(settings) -> None:
-    """The real Redis layer, under a prefix of this test's own: no group members left over
-    from earlier tests or runs (whose full queues would slow every publish down)."""
-    layer = settings.CHANNEL_LAYERS["default"]
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            **layer,
-            "CONFIG": {**layer["CONFIG"], "prefix": f"371os:test:{uuid.uuid4().hex[:8]}"},
-        }
-    }
+def _own_events_channel(settings) -> None:
+    """Live events on a pub/sub channel of this test's own: pub/sub ignores the Redis DB
+    number, and other test runs may share the server (their ids mean nothing here)."""
+    settings.WS_EVENTS_CHANNEL = f"371os:test:{uuid.uuid4().hex[:12]}:events"
 
 
 @pytest.fixture(autouse=True)
