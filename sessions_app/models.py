@@ -24,8 +24,13 @@ class Session(models.Model):
     )
     agent_uuid = models.UUIDField()  # kept when the agent is deleted
     user_id = models.CharField(max_length=255)
+    # db_index off: session_owner_idx (owner, created_at) serves every lookup by owner, and a
+    # second index would be one more write for each session the sweep expires.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_sessions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_sessions",
+        db_index=False,
     )
     channel = models.OneToOneField(
         "messaging.Channel", on_delete=models.PROTECT, related_name="session"

@@ -22,7 +22,9 @@ class EventLogEntry(models.Model):
     channel_id = models.UUIDField(null=True, blank=True)
     session_id = models.UUIDField(null=True, blank=True)
     owner_id = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No index: pruning walks the primary key (see event_log_prune); one index fewer to
+    # write for each of the 100,000 entries a session sweep may append.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = "event log entry"

@@ -43,18 +43,50 @@ def event_emit(
 
 def event_log_prune(*, older_than: timedelta, batch_size: int = 5000) -> int:
     """Delete entries older than the retention window, in batches that keep locks short.
-    Returns how many rows went."""
+    Returns how many rows went.
+
+    The log is appended in time order (ids commit in order, each stamped when written), so the
+    old entries are the ids below the first entry inside the window: found by walking the
+    primary key from the oldest, with no index on created_at to maintain on every write."""
     cutoff = timezone.now() - older_than
+    first_kept = (
+        EventLogEntry.objects.filter(created_at__gte=cutoff)
+        .order_by("event_id")
+        .values_list("event_id", flat=True)
+        .first()
+    )
+    old = EventLogEntry.objects.all()
+    if first_kept is not None:
+        old = old.filter(event_id__lt=first_kept)
     deleted = 0
     while True:
-        ids = list(
-            EventLogEntry.objects.filter(created_at__lt=cutoff)
-            .order_by("event_id")
-            .values_list("event_id", flat=True)[:batch_size]
-        )
+        ids = list(old.order_by("event_id").values_list("event_id", flat=True)[:batch_size])
         if not ids:
             return deleted
         deleted += EventLogEntry.objects.filter(event_id__in=ids).delete()[0]
+
+
+def event_emit_sql(sql: str, params: dict[str, Any] | list[Any]) -> int:
+    """event_emit_many for entries computed by the database (PostgreSQL only): a sweep that
+    expires 100,000 sessions writes their events with one INSERT … SELECT instead of building
+    100,000 rows in Python. `sql` inserts into the log and returns the new entries' `event_id,
+    agent_id, channel_id, session_id, owner_id` (the UUIDs may come as text: cheaper than
+    UUID objects, and the groups are strings); same contract as event_emit (inside the
+    change's transaction, the log's lock held until commit, ids published after commit).
+    Returns how many entries were written."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_emit_sql() must be called inside transaction.atomic()")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    rows.sort()
+    published = [
+        (event_id, events.scope_groups(EventScope(agent, channel, session, owner)))
+        for event_id, agent, channel, session, owner in rows
+    ]
+    transaction.on_commit(lambda: events.publish_many(published))
+    return len(rows)
 
 
 # --- API keys ---------------------------------------------------------------------------------

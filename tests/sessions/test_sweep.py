@@ -2,11 +2,13 @@
 session lifecycle on a controlled clock."""
 
 import contextlib
+import json
 import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -21,7 +23,7 @@ from hypothesis.stateful import (
 
 from sessions_app import services, timeouts
 from sessions_app.models import Session
-from sessions_app.sweep import sessions_sweep
+from sessions_app.sweep import expiry_payload, sessions_sweep, warning_payload
 from system.exceptions import DomainError
 from system.models import EventLogEntry
 
@@ -223,3 +225,39 @@ def test_session_lifecycle_state_machine(mimi, make_user):
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+def _as_logged(payload: dict) -> dict:
+    """A payload as event_emit stores it (UUIDs and datetimes through DjangoJSONEncoder)."""
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fraction", [0, 123_456], ids=["whole-second", "microseconds"])
+def test_sweep_events_carry_the_documented_payloads(make_session, fraction):
+    """The set-based path (PostgreSQL builds payloads in SQL) writes what event_emit would."""
+    expiring = make_session(5)
+    warned = make_session(30, warningThresholdMinutes=10)
+    Session.objects.filter(pk=expiring.pk).update(context={"topic": "Q4", "turns": [1, 2]})
+    moment = (timezone.now() + timedelta(minutes=25)).replace(microsecond=fraction)
+    Session.objects.filter(pk=warned.pk).update(
+        expires_at=moment + timedelta(minutes=4, seconds=1, microseconds=fraction // 2),
+        warn_at=moment - timedelta(minutes=6),
+    )
+    expiring.refresh_from_db()
+    warned.refresh_from_db()
+
+    result = sessions_sweep(now=moment)
+
+    assert (result.expired, result.warned) == (1, 1)
+    expiry = EventLogEntry.objects.get(session_id=expiring.pk, payload__status="expired")
+    warning = EventLogEntry.objects.get(session_id=warned.pk, payload__warning="expiring_soon")
+    assert expiry.payload == _as_logged(expiry_payload(expiring, moment))
+    assert warning.payload == _as_logged(warning_payload(warned, moment))
+    assert warning.payload["time_remaining_ms"] == 241_000 + fraction // 2 // 1000
+    assert (expiry.event_type, expiry.agent_id, expiry.owner_id) == (
+        "session_update",
+        expiring.agent_uuid,
+        expiring.owner_id,
+    )
+    assert expiry.channel_id is None
