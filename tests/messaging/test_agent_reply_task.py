@@ -113,17 +113,3 @@ def test_the_worker_keeps_its_database_connection_from_task_to_task():
         fixup.on_task_postrun(sender=agent_reply)
 
     assert connection.connection is before
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_that_broke_between_tasks_is_replaced_before_the_next_one():
-    if connection.vendor != "postgresql":
-        pytest.skip("a server connection that can break: SQLite opens a file")
-    connection.ensure_connection()
-    broken = connection.connection
-    broken.close()  # as if the database had restarted while the worker was idle
-
-    signals.task_prerun.send(sender=agent_reply, task_id="t", task=agent_reply)
-
-    assert not Message.objects.exists()
-    assert connection.connection is not broken
