@@ -23,7 +23,8 @@ def session_get_visible(
         pk = uuid.UUID(session_id)
     except ValueError:
         raise not_found() from None
-    session = sessions_visible(request=request).select_related("agent").filter(pk=pk).first()
+    # No select_related("agent"): the hot routes (heartbeat, read) never touch it.
+    session = sessions_visible(request=request).filter(pk=pk).first()
     if session is None:
         raise not_found()
     return session
