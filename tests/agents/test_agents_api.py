@@ -249,6 +249,15 @@ def test_list_runs_a_fixed_number_of_queries(manager, django_assert_max_num_quer
         assert len(manager.get(URL).json()["agents"]) == 15
 
 
+def test_detail_runs_a_fixed_number_of_queries(manager, django_assert_max_num_queries):
+    agent_id = create(manager).json()["agent_id"]
+    manager.get(f"{URL}/{agent_id}")  # the key's last_used_at, written at most once a minute
+
+    # The key, the agent, its ledger figures (one aggregate).
+    with django_assert_max_num_queries(3):
+        assert manager.get(f"{URL}/{agent_id}").status_code == 200
+
+
 def test_patch_changes_config_skills_prompt_and_name(manager):
     agent_id = create(manager).json()["agent_id"]
 
