@@ -15,6 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 from django.db import connections, transaction
 
+from messaging.services import channel_create
 from system.events import EventScope
 from system.roles import ROLES
 from system.routing import websocket_application
@@ -164,3 +165,31 @@ def key_for(make_api_key):
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+# --- the usual cast: alice (messaging role), the public channel `general`, alice's socket ----
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice", roles=("messaging",))
+
+
+@pytest.fixture
+def public(alice):
+    return channel_create(name="general", type="public", members=[], actor=alice)
+
+
+@pytest.fixture
+def connect(open_socket, jwt_for, alice):
+    """await connect(**query) → alice's socket (a JWT); test_subscriptions overrides it with
+    one that takes the user."""
+
+    async def connect_(**query):
+        return await open_socket(token=await jwt_for(alice), **query)
+
+    return connect_
+
+
+async def received_ids(socket, count: int) -> list[int]:
+    return [(await socket.next_event())["event_id"] for _ in range(count)]

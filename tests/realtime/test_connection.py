@@ -15,11 +15,6 @@ from tests.realtime.conftest import emit
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice", roles=("messaging",))
-
-
 async def test_a_jwt_in_the_query_connects_and_reports_the_principal(open_socket, alice, jwt_for):
     socket = await open_socket(token=await jwt_for(alice))
 

@@ -19,36 +19,14 @@ from system import events
 from system.events import EventScope
 from system.models import EventLogEntry
 from system.services import event_emit_many, event_log_prune
-from tests.realtime.conftest import emit, emit_now
+from tests.realtime.conftest import emit, emit_now, received_ids
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice", roles=("messaging",))
-
-
-@pytest.fixture
-def public(alice):
-    return channel_create(name="general", type="public", members=[], actor=alice)
-
-
-@pytest.fixture
-def connect(open_socket, jwt_for, alice):
-    async def connect_(**query):
-        return await open_socket(token=await jwt_for(alice), **query)
-
-    return connect_
 
 
 def said(channel, n: int) -> list[int]:
     """n messages' worth of events in a channel, each in its own transaction."""
     return [emit_now("new_message", {"n": i}, channel_id=channel.channel_id) for i in range(n)]
-
-
-async def received_ids(socket, count: int) -> list[int]:
-    return [(await socket.next_event())["event_id"] for _ in range(count)]
 
 
 # --- resume ------------------------------------------------------------------------------

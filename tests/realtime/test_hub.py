@@ -19,7 +19,7 @@ from system.events import EventScope
 from system.realtime import wire
 from system.realtime.hub import client_name, hub
 from system.services import event_emit_many
-from tests.realtime.conftest import emit, emit_now
+from tests.realtime.conftest import emit, emit_now, received_ids
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
@@ -29,24 +29,6 @@ def _no_periodic_sync(settings) -> None:
     """Whatever arrives here came through the live path (or the hub's own re-sync)."""
     settings.WS_SYNC_SECONDS = 3600
     settings.WS_PING_SECONDS = 3600
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice", roles=("messaging",))
-
-
-@pytest.fixture
-def public(alice):
-    return channel_create(name="general", type="public", members=[], actor=alice)
-
-
-@pytest.fixture
-def connect(open_socket, jwt_for, alice):
-    async def connect_(**query):
-        return await open_socket(token=await jwt_for(alice), **query)
-
-    return connect_
 
 
 def redis_client() -> redis.Redis:
@@ -60,10 +42,6 @@ def kill_hub_connections() -> int:
     for client_id in ours:
         client.client_kill_filter(_id=client_id)
     return len(ours)
-
-
-async def received_ids(socket, count: int) -> list[int]:
-    return [(await socket.next_event())["event_id"] for _ in range(count)]
 
 
 def emit_batch(channel, count: int) -> list[int]:
@@ -268,7 +246,7 @@ def test_publishing_from_many_threads_at_once_is_safe(transactional_db, settings
 
     def publish(start: int) -> None:
         for i in range(50):
-            events.publish({"event_id": start + i}, ["events"])
+            events.publish_many([(start + i, ["events"])])
 
     threads = [threading.Thread(target=publish, args=(n * 1000,)) for n in range(4)]
     for thread in threads:

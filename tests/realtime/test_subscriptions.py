@@ -27,11 +27,6 @@ pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice", roles=("messaging",))
-
-
-@pytest.fixture
 def bob(make_user):
     return make_user("bob", roles=("messaging",))
 
@@ -49,11 +44,6 @@ def nobody(make_user):
 @pytest.fixture
 def monitor(make_user):
     return make_user("monitor", roles=("system_monitor",))
-
-
-@pytest.fixture
-def public(alice):
-    return channel_create(name="general", type="public", members=[], actor=alice)
 
 
 @pytest.fixture
