@@ -253,16 +253,12 @@ def message_post(
         if request_replies:
             _request_agent_replies(message)
         if emit:
-            _emit_new_message(message)
+            message_emit(message)
     return message
 
 
 def message_emit(message: Message) -> None:
-    """The `new_message` event of a message stored with message_post(emit=False)."""
-    _emit_new_message(message)
-
-
-def _emit_new_message(message: Message) -> None:
+    """The `new_message` event of a message (message_post's, or its caller's with emit off)."""
     event_emit(
         event_type=NEW_MESSAGE_EVENT,
         data={

@@ -16,6 +16,7 @@ the same payloads; tests compare them.
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,24 +89,27 @@ def sessions_sweep(*, now: datetime | None = None) -> SweepResult:
 
 
 def _expire_batch(now: datetime) -> int:
-    if connection.vendor == "postgresql":
-        return _pg_batch(now, EXPIRE_SET, EXPIRE_WHERE, "expires_at", PG_EXPIRY_PAYLOAD)
-    with transaction.atomic():
-        sessions = _claim(now, EXPIRE_SET, EXPIRE_WHERE)
-        event_emit_many(
-            [(SESSION_EVENT, expiry_payload(s, now), session_scope(s)) for s in sessions]
-        )
-    return len(sessions)
+    return _batch(now, EXPIRE_SET, EXPIRE_WHERE, "expires_at", PG_EXPIRY_PAYLOAD, expiry_payload)
 
 
 def _warn_batch(now: datetime) -> int:
+    return _batch(now, WARN_SET, WARN_WHERE, "warn_at", PG_WARNING_PAYLOAD, warning_payload)
+
+
+def _batch(
+    now: datetime,
+    sql_set: str,
+    sql_where: str,
+    order: str,
+    pg_payload: str,
+    payload: Callable[[Session, datetime], dict],
+) -> int:
+    """Claim and announce one batch: in SQL on PostgreSQL, else through event_emit_many."""
     if connection.vendor == "postgresql":
-        return _pg_batch(now, WARN_SET, WARN_WHERE, "warn_at", PG_WARNING_PAYLOAD)
+        return _pg_batch(now, sql_set, sql_where, order, pg_payload)
     with transaction.atomic():
-        sessions = _claim(now, WARN_SET, WARN_WHERE)
-        event_emit_many(
-            [(SESSION_EVENT, warning_payload(s, now), session_scope(s)) for s in sessions]
-        )
+        sessions = _claim(now, sql_set, sql_where)
+        event_emit_many([(SESSION_EVENT, payload(s, now), session_scope(s)) for s in sessions])
     return len(sessions)
 
 
