@@ -169,7 +169,6 @@ def machine(database_url: str, redis_url: str) -> Machine:
         "granian",
         "daphne",
         "channels",
-        "channels-redis",
         "celery",
         "psycopg",
         "websockets",

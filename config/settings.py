@@ -139,7 +139,7 @@ _db["ATOMIC_REQUESTS"] = False
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: cache, channel layer, Celery broker and results, rate-limit counters -----------
+# --- Redis: cache, live events (pub/sub), Celery broker and results, rate-limit counters ----
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6380)
 REDIS_URL = env.str("REDIS_URL", default="") or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 
@@ -149,13 +149,6 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "371os",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }
-}
-
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "371os:asgi", "capacity": 1000},
     }
 }
 

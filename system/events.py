@@ -16,7 +16,6 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -105,8 +104,3 @@ def publish_many(items: Iterable[tuple[int, Sequence[str]]]) -> None:
             items[-1][0],
             type(exc).__name__,
         )
-
-
-def publish(message: dict[str, Any], groups: Sequence[str]) -> None:
-    """Publish one committed entry (`message` as clients receive it; only its id travels)."""
-    publish_many([(message["event_id"], groups)])

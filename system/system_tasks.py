@@ -214,7 +214,7 @@ def _delete_matching(client: redis.Redis, pattern: str) -> int:
 
 def _clear_django_cache() -> int | None:
     """Delete the Django cache's keys only. Never cache.clear() on Redis: that is FLUSHDB,
-    which would also drop the broker's queues, rate limits and channel layer of a shared DB."""
+    which would also drop the broker's queues and rate limits of a shared DB."""
     config = settings.CACHES["default"]
     if config["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
         cache.clear()
