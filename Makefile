@@ -21,14 +21,18 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(PY) -m system.stack
+	$(PY) -m system.devserver.stack
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff; the rooms' import contracts (pyproject.toml); no product file over 400 lines.
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	@find agents messaging sessions_app questflow system config -name '*.py' -not -path '*/migrations/*' \
+		| xargs wc -l | awk '$$2 != "total" && $$1 > 400 { print "over 400 lines: " $$2 " (" $$1 ")"; bad = 1 } END { exit bad }'
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

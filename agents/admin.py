@@ -14,7 +14,7 @@ from agents.models import Agent, UsageRecord
 from agents.roster import AGENT_TYPES
 from agents.runtime import get_router
 from agents.validation import MAX_SKILLS, validate_agent_fields
-from system.exceptions import DomainError
+from system.kernel.exceptions import DomainError
 
 _USAGE_ROWS_SHOWN = 25
 

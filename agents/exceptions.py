@@ -1,4 +1,4 @@
-from system.exceptions import Conflict, DomainError, NotFound
+from system.kernel.exceptions import Conflict, DomainError, NotFound
 
 
 class AgentNotFound(NotFound):

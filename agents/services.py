@@ -31,9 +31,9 @@ from agents.runtime import (
     get_router,
 )
 from agents.validation import validate_agent_fields
-from system.caching import resource_version_bump
-from system.events import EventScope
-from system.services import event_emit
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
+from system.kernel.caching import resource_version_bump
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from agents.serializers import (
     AgentSummarySerializer,
     AgentUpdateInputSerializer,
 )
-from system.caching import cached_read
-from system.deprecation import Deprecation, DeprecationMixin
-from system.exceptions import ValidationFailed
-from system.pagination import page_params
-from system.validation import validated
+from system.kernel.caching import cached_read
+from system.kernel.deprecation import Deprecation, DeprecationMixin
+from system.kernel.exceptions import ValidationFailed
+from system.kernel.pagination import page_params
+from system.kernel.validation import validated
 
 # The spec announces both as deprecated, to be removed in v2.
 _DEPRECATED = Deprecation(

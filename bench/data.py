@@ -26,7 +26,7 @@ from messaging.services import channel_create, message_post
 from sessions_app import timeouts
 from sessions_app.models import Session
 from sessions_app.services import session_create
-from system import services as system_services
+from system.auth import services as system_services
 from system.models import ApiKey, EventLogEntry
 
 OWNER = "bench"

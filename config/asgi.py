@@ -16,7 +16,7 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from system.routing import websocket_application  # noqa: E402
+from system.realtime.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

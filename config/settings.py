@@ -57,6 +57,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "system",
+    "system.kernel",
+    "system.eventlog",
+    "system.auth",
+    "system.realtime",
+    "system.ops",
+    "system.devserver",
     "agents",
     "messaging",
     "sessions_app",
@@ -64,11 +70,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "system.middleware.RequestIdMiddleware",
-    "system.middleware.RequestCountersMiddleware",
-    "system.middleware.AccessLogMiddleware",
-    "system.middleware.RequestSizeLimitMiddleware",
-    "system.middleware.RateLimitHeadersMiddleware",
+    "system.kernel.middleware.RequestIdMiddleware",
+    "system.ops.middleware.RequestCountersMiddleware",
+    "system.kernel.middleware.AccessLogMiddleware",
+    "system.kernel.middleware.RequestSizeLimitMiddleware",
+    "system.kernel.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -194,13 +200,13 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "system.authentication.BearerAuthentication",
-        "system.authentication.ApiKeyAuthentication",
+        "system.auth.authentication.BearerAuthentication",
+        "system.auth.authentication.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["system.permissions.PolicyPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["system.kernel.permissions.PolicyPermission"],
     "DEFAULT_THROTTLE_CLASSES": [],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "system.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "system.kernel.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -216,7 +222,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ParticipantTypeEnum": "messaging.models.Message.SenderType"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "system.schema.add_rate_limit_headers",
+        "system.kernel.schema.add_rate_limit_headers",
     ],
 }
 
@@ -316,12 +322,12 @@ if LOG_FORMAT not in {"text", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "system.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "system.kernel.logging.RequestIdFilter"}},
     "formatters": {
         "text": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
-        "json": {"()": "system.logging.JsonFormatter"},
+        "json": {"()": "system.kernel.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {

@@ -1,14 +1,13 @@
-import os
-
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from system.views import api_not_found
+from system.kernel.views import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("system.urls")),
-    path("", include("system.ops_urls")),
+    path("", include("system.kernel.urls")),
+    path("", include("system.auth.urls")),
+    path("", include("system.ops.urls")),
     path("", include("agents.urls")),
     path("", include("messaging.urls")),
     path("", include("sessions_app.urls")),
@@ -17,11 +16,5 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]
 
-# The benchmark ceiling (system/bench_views.py): mounted only for `make bench`'s stack.
-if os.environ.get("BENCH_CEILING", "").strip().lower() in {"1", "true", "yes", "on"}:
-    from system.bench_views import BenchCeilingView
-
-    urlpatterns.append(path("bench/ceiling", BenchCeilingView.as_view(), name="bench-ceiling"))
-
-handler404 = "system.errors.handler404"
-handler500 = "system.errors.handler500"
+handler404 = "system.kernel.errors.handler404"
+handler500 = "system.kernel.errors.handler500"

@@ -7,8 +7,8 @@ from django.http import HttpRequest
 
 from messaging import services
 from messaging.models import Channel, ChannelMember, Message
-from system.exceptions import DomainError
-from system.roles import user_roles
+from system.kernel.exceptions import DomainError
+from system.kernel.roles import user_roles
 
 
 class ChannelMemberInline(admin.TabularInline):

@@ -1,4 +1,4 @@
-from system.exceptions import DomainError, NotFound, PermissionDeniedError
+from system.kernel.exceptions import DomainError, NotFound, PermissionDeniedError
 
 
 class ChannelNotFound(NotFound):

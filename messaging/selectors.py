@@ -11,9 +11,9 @@ from rest_framework.request import Request
 
 from messaging.exceptions import ChannelNotFound
 from messaging.models import Channel, ChannelMember, Message
-from system.exceptions import ValidationFailed
-from system.principals import request_roles
-from system.roles import ADMIN
+from system.kernel.exceptions import ValidationFailed
+from system.kernel.principal import request_roles
+from system.kernel.roles import ADMIN
 
 
 def principal_member_id(request: Request) -> str:

@@ -13,10 +13,10 @@ from django.utils import timezone
 from agents.models import Agent
 from messaging.exceptions import InvalidMessageContent, MessageNotEditable
 from messaging.models import Channel, ChannelMember, Message
-from system.caching import resource_version_bump
-from system.events import EventScope
-from system.exceptions import PermissionDeniedError, ValidationFailed
-from system.services import event_emit
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
+from system.kernel.caching import resource_version_bump
+from system.kernel.exceptions import PermissionDeniedError, ValidationFailed
 
 MAX_NAME = 100
 MAX_MEMBER_ID = 255

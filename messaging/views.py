@@ -23,12 +23,12 @@ from messaging.serializers import (
     MessageInputSerializer,
     MessageSerializer,
 )
-from system.caching import cached_read
-from system.exceptions import ValidationFailed
-from system.idempotency import idempotent
-from system.pagination import page_params
-from system.principals import request_roles
-from system.validation import validated
+from system.kernel.caching import cached_read
+from system.kernel.exceptions import ValidationFailed
+from system.kernel.idempotency import idempotent
+from system.kernel.pagination import page_params
+from system.kernel.principal import request_roles
+from system.kernel.validation import validated
 
 HISTORY_CONTRACT = """Messages of a channel, one page at a time.
 

@@ -19,9 +19,9 @@ from agents.services import agent_complete
 from questflow import akash
 from questflow.models import Deployment, Meeting, Workflow, WorkflowStep
 from questflow.templates import StepSpec, template_by_name, workflow_templates
-from system.events import EventScope
-from system.exceptions import Conflict, NotFound, ValidationFailed
-from system.services import event_emit
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
+from system.kernel.exceptions import Conflict, NotFound, ValidationFailed
 
 WORKFLOW_EVENT = "workflow_update"
 MAX_STEPS = 20

@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 from questflow import services
 from questflow.models import Deployment, Meeting, Workflow
 from questflow.tasks import run_meeting
-from system.exceptions import NotFound, ValidationFailed
-from system.pagination import page_params
+from system.kernel.exceptions import NotFound, ValidationFailed
+from system.kernel.pagination import page_params
 
 
 def _workflow_body(workflow: Workflow) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from django.utils.html import format_html_join
 from messaging.models import Message
 from sessions_app import services
 from sessions_app.models import Session
-from system.exceptions import DomainError
+from system.kernel.exceptions import DomainError
 
 
 @admin.register(Session)

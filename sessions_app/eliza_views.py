@@ -29,8 +29,8 @@ from sessions_app import representations, selectors, services, timeouts
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
 from sessions_app.sweep import LAST_SWEEP_KEY
-from system.exceptions import DomainError
-from system.redis_client import get_redis
+from system.kernel.exceptions import DomainError
+from system.kernel.redis_client import get_redis
 
 _STARTED = time.monotonic()
 MAX_CONTENT = 4000

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from messaging.models import Message
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
-from system.access import visible_to
+from system.kernel.access import visible_to
 
 
 def sessions_visible(*, request: Request) -> QuerySet:

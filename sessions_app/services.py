@@ -31,8 +31,8 @@ from messaging.services import (
 from sessions_app import timeouts
 from sessions_app.exceptions import SessionEnded, SessionExpired, SessionRenewalLimit
 from sessions_app.models import Session
-from system.events import EventScope
-from system.services import event_emit
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
 
 SESSION_EVENT = "session_update"
 _CONTEXT_MESSAGES = 20

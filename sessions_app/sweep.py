@@ -27,9 +27,9 @@ from django.utils import timezone
 from sessions_app.models import Session
 from sessions_app.services import SESSION_EVENT, session_scope
 from sessions_app.timeouts import time_remaining_ms
+from system.eventlog.services import event_emit_many, event_emit_sql
+from system.kernel.redis_client import get_redis
 from system.models import EventLogEntry
-from system.redis_client import get_redis
-from system.services import event_emit_many, event_emit_sql
 
 logger = logging.getLogger(__name__)
 

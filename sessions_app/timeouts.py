@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from system.exceptions import DomainError
+from system.kernel.exceptions import DomainError
 
 # Request field → attribute, in the camelCase both APIs use for timeoutConfig.
 FIELDS = {

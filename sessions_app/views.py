@@ -13,9 +13,9 @@ from agents.selectors import agent_get
 from sessions_app import selectors, services, timeouts
 from sessions_app.models import Session
 from sessions_app.representations import v1_created, v1_session
-from system.exceptions import ValidationFailed
-from system.pagination import page_params
-from system.validation import validated
+from system.kernel.exceptions import ValidationFailed
+from system.kernel.pagination import page_params
+from system.kernel.validation import validated
 
 
 class SessionCreateInputSerializer(serializers.Serializer):

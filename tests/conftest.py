@@ -6,9 +6,9 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from system import services
-from system.ratelimit import WINDOW_SECONDS
-from system.redis_client import get_redis
+from system.auth import services
+from system.kernel.ratelimit import WINDOW_SECONDS
+from system.kernel.redis_client import get_redis
 
 
 @pytest.fixture(autouse=True)

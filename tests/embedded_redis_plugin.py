@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from system.embedded_redis import EmbeddedRedis, free_port
+from system.devserver.embedded_redis import EmbeddedRedis, free_port
 
 _server_key = pytest.StashKey[EmbeddedRedis]()
 

@@ -42,7 +42,7 @@ from agents.runtime.types import (
     RoutingConfigError,
     UnknownModel,
 )
-from system.policy import config_version
+from system.kernel.policy import config_version
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from django.db.models import Q
 
 from messaging.models import Channel, ChannelMember
 from sessions_app.models import Session
-from system.policy import get_policy
+from system.kernel.policy import get_policy
 from system.realtime.auth import Principal
 from system.realtime.log import LoggedEvent
 

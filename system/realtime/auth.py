@@ -17,9 +17,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from system.authentication import ApiKeyAuthentication, split_key
+from system.auth.authentication import ApiKeyAuthentication, split_key
+from system.kernel.roles import ADMIN, ROLES
 from system.models import ApiKey
-from system.roles import ADMIN, ROLES
 
 
 class AuthenticationError(Exception):

@@ -11,11 +11,11 @@ from django.contrib.auth import get_user_model
 from messaging.exceptions import ChannelNotFound
 from messaging.models import Channel, Message
 from messaging.services import message_post
-from system.exceptions import PermissionDeniedError
-from system.ratelimit import rate_limit_hit
+from system.kernel.exceptions import PermissionDeniedError
+from system.kernel.ratelimit import rate_limit_hit
+from system.kernel.roles import ADMIN
 from system.realtime.access import SEND_MESSAGES, Grants
 from system.realtime.auth import Principal
-from system.roles import ADMIN
 
 
 def _channel_visible(*, principal: Principal, channel_id: Any) -> Channel:

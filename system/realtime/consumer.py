@@ -34,7 +34,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.utils import timezone
 
-from system.exceptions import DomainError, NotFound
+from system.kernel.exceptions import DomainError, NotFound
 from system.realtime.access import Access, grants_for
 from system.realtime.auth import (
     AuthenticationError,

@@ -26,7 +26,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from system import events
+from system.eventlog import events
 from system.realtime.log import log_window
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db.models import Q
 
-from system.events import FIREHOSE_GROUP
-from system.exceptions import DomainError, PermissionDeniedError
+from system.eventlog.events import FIREHOSE_GROUP
+from system.kernel.exceptions import DomainError, PermissionDeniedError
 from system.realtime.access import Access, session_owned_by
 from system.realtime.auth import Principal
 from system.realtime.log import LoggedEvent

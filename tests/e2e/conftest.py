@@ -23,7 +23,7 @@ import psutil
 import pytest
 from django.db import connection
 
-from system.embedded_redis import free_ports
+from system.devserver.embedded_redis import free_ports
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90
@@ -112,7 +112,7 @@ def run_stack(
     log_path = tmp_dir / "stack.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "system.stack", "--no-setup"],
+            [sys.executable, "-m", "system.devserver.stack", "--no-setup"],
             cwd=BASE_DIR,
             env=env,
             stdout=log,

@@ -7,8 +7,8 @@ import httpx
 import pytest
 import redis
 
-from system.embedded_redis import free_port
-from system.tasks import ping
+from system.devserver.embedded_redis import free_port
+from system.kernel.tasks import ping
 from tests.e2e.conftest import run_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.embedded]

@@ -17,7 +17,7 @@ import redis
 from django.conf import settings
 
 from agents.services import agent_create
-from system.embedded_redis import free_port
+from system.devserver.embedded_redis import free_port
 from tests.e2e.conftest import LiveStack, run_stack
 from tests.system_ops.restore import restored_rows
 

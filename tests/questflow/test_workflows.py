@@ -12,7 +12,7 @@ from config.celery import app as celery_app
 from questflow.models import Workflow, WorkflowStep
 from questflow.services import _step_prompt as step_prompt
 from questflow.tasks import run_workflow_step
-from system.embedded_redis import free_port
+from system.devserver.embedded_redis import free_port
 from system.models import EventLogEntry
 
 # Real commits, so that enqueue-on-commit fires when each request's transaction commits.

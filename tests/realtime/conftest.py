@@ -16,10 +16,11 @@ from django.contrib.auth.models import Group
 from django.db import connections, transaction
 
 from messaging.services import channel_create
-from system.events import EventScope
-from system.roles import ROLES
-from system.routing import websocket_application
-from system.services import event_emit, token_obtain
+from system.auth.services import token_obtain
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
+from system.kernel.roles import ROLES
+from system.realtime.routing import websocket_application
 
 PASSWORD = "pw-123456!"
 WAIT = 10  # seconds: generous, only ever reached when something is wrong

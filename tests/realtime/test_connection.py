@@ -8,8 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 from rest_framework_simplejwt.tokens import AccessToken
 
+from system.auth.services import api_key_revoke
 from system.models import ApiKey
-from system.services import api_key_revoke
 from tests.realtime.conftest import emit
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

@@ -15,10 +15,10 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from messaging.services import channel_create
-from system import events
-from system.events import EventScope
+from system.eventlog import events
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit_many, event_log_prune
 from system.models import EventLogEntry
-from system.services import event_emit_many, event_log_prune
 from tests.realtime.conftest import emit, emit_now, received_ids
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

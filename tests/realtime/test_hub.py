@@ -14,11 +14,11 @@ from django.conf import settings as django_settings
 from django.db import connections, transaction
 
 from messaging.services import channel_create
-from system import events
-from system.events import EventScope
+from system.eventlog import events
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit_many
 from system.realtime import wire
 from system.realtime.hub import client_name, hub
-from system.services import event_emit_many
 from tests.realtime.conftest import emit, emit_now, received_ids
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

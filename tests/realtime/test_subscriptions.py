@@ -18,9 +18,9 @@ from messaging.models import Message
 from messaging.services import channel_create
 from sessions_app.services import session_create
 from sessions_app.timeouts import TimeoutConfig
-from system.events import EventScope
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
 from system.models import EventLogEntry
-from system.services import event_emit
 from tests.realtime.conftest import emit
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

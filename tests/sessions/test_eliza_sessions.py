@@ -13,7 +13,7 @@ from config.celery import app as celery_app
 from messaging.models import Message
 from sessions_app.models import Session
 from sessions_app.sweep import sessions_sweep
-from system.redis_client import get_redis
+from system.kernel.redis_client import get_redis
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 

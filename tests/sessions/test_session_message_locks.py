@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from sessions_app.models import Session
 from sessions_app.services import session_message
-from system.services import event_emit
+from system.eventlog.services import event_emit
 from tests.agents.conftest import (  # noqa: F401 - fixtures
     fake_anthropic,
     fake_openai,

@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 from sessions_app import services, timeouts
 from sessions_app.models import Session
 from sessions_app.sweep import expiry_payload, sessions_sweep, warning_payload
-from system.exceptions import DomainError
+from system.kernel.exceptions import DomainError
 from system.models import EventLogEntry
 
 pytestmark = pytest.mark.embedded

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as project_urlpatterns
-from system.exceptions import Conflict
+from system.kernel.exceptions import Conflict
 
 
 class EchoSerializer(serializers.Serializer):

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as project_urlpatterns
-from system.caching import cached_read, resource_version_bump
-from system.deprecation import Deprecation, DeprecationMixin
+from system.kernel.caching import cached_read, resource_version_bump
+from system.kernel.deprecation import Deprecation, DeprecationMixin
 
 
 class GroupsView(APIView):

@@ -5,8 +5,8 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
+from system.auth.services import api_key_create
 from system.models import ApiKey
-from system.services import api_key_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 

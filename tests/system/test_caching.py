@@ -2,7 +2,7 @@
 
 import pytest
 
-from system.embedded_redis import free_port
+from system.devserver.embedded_redis import free_port
 
 pytestmark = [
     pytest.mark.urls("tests.system.kernel_views"),

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from system.deprecation import add_months
+from system.kernel.deprecation import add_months
 
 pytestmark = pytest.mark.embedded
 

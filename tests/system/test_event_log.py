@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from system import events
-from system.events import EventScope
+from system.eventlog import events
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit, event_log_prune
 from system.models import EventLogEntry
-from system.services import event_emit, event_log_prune
 
 pytestmark = pytest.mark.embedded
 

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from system.embedded_redis import free_port
+from system.devserver.embedded_redis import free_port
 
 pytestmark = pytest.mark.embedded
 

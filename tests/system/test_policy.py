@@ -12,13 +12,13 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 
-from system.access import get_visible_or_404, visible_to
-from system.exceptions import NotFound
+from system.kernel.access import get_visible_or_404, visible_to
+from system.kernel.exceptions import NotFound
+from system.kernel.permissions import policy_action_of
+from system.kernel.policy import PolicyError, get_policy, policy_parse, policy_reload
+from system.kernel.roles import ROLES
+from system.kernel.views import api_not_found, websocket_upgrade_required
 from system.models import ApiKey
-from system.permissions import policy_action_of
-from system.policy import PolicyError, get_policy, policy_parse, policy_reload
-from system.roles import ROLES
-from system.views import api_not_found, websocket_upgrade_required
 
 # Plain Django views under /api/ that answer without touching any resource.
 NOT_POLICED = {api_not_found, websocket_upgrade_required}

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIRequestFactory
 
-from system.embedded_redis import free_port
-from system.principals import client_ip
+from system.devserver.embedded_redis import free_port
+from system.kernel.principal import client_ip
 
 KEYS_URL = "/api/v1/auth/api-keys"
 RULES = Path(settings.ROUTING_RULES_PATH).read_text()

@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.celery import app as celery_app
-from system.embedded_redis import free_port
-from system.redis_client import get_redis
-from system.status import HEARTBEAT_INDEX_KEY, status_cache_clear, worker_heartbeat_write
+from system.devserver.embedded_redis import free_port
+from system.kernel.redis_client import get_redis
+from system.ops.status import HEARTBEAT_INDEX_KEY, status_cache_clear, worker_heartbeat_write
 
 _PATTERNS = ("371os:reqstats:*", "371os:heartbeat:*", "371os:ver:system-status:*")
 

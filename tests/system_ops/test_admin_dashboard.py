@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from system.models import SystemTask
-from system.system_tasks import system_task_create, system_task_run
+from system.ops.system_tasks import system_task_create, system_task_run
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

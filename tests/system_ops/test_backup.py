@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 
 from agents.services import agent_create
-from system.backup import BackupError, _pg_dump, database_backup
 from system.models import SystemTask
-from system.system_tasks import system_task_create
+from system.ops.backup import BackupError, _pg_dump, database_backup
+from system.ops.system_tasks import system_task_create
 from tests.system_ops.restore import restored_rows
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import config
-from system.policy import get_policy
+from system.kernel.policy import get_policy
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -9,8 +9,8 @@ import yaml
 from django.conf import settings as django_settings
 
 from agents.runtime import get_router, router_reload
-from system import policy
-from system.policy import config_version, config_version_bump, get_policy
+from system.kernel import policy
+from system.kernel.policy import config_version, config_version_bump, get_policy
 
 pytestmark = [pytest.mark.embedded]
 

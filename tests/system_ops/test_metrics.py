@@ -4,10 +4,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.services import agent_create, agent_start
-from system import metrics
-from system.metrics import CELERY_OUTCOMES_KEY, task_outcome_counting_start, websocket_connected
-from system.redis_client import get_redis
-from system.tasks import ping
+from system.kernel.redis_client import get_redis
+from system.kernel.tasks import ping
+from system.ops import metrics
+from system.ops.metrics import CELERY_OUTCOMES_KEY, task_outcome_counting_start, websocket_connected
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from agents.services import agent_create, agent_start
-from system.status import (
+from system.ops.status import (
     STATUS_BUCKET_SECONDS,
     heartbeat_fresh_seconds,
     status_cache_clear,

@@ -10,10 +10,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from agents.runtime import get_router
+from system.kernel.policy import get_policy
+from system.kernel.redis_client import get_redis
 from system.models import SystemTask
-from system.policy import get_policy
-from system.redis_client import get_redis
-from system.system_tasks import system_task_create, system_task_run
+from system.ops.system_tasks import system_task_create, system_task_run
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -1,0 +1,5 @@
+"""The project's settings with the benchmark's URLconf (the ceiling view mounted)."""
+
+from config.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.urls"

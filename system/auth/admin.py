@@ -1,0 +1,148 @@
+"""API keys and users' roles in the back office."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from system.auth import services
+from system.kernel.roles import ROLES
+from system.models import ApiKey
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    role_choices = forms.MultipleChoiceField(
+        label="Roles", choices=[(r, r) for r in ROLES], widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "owner", "expires_at"]
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [(r, r) for r in ROLES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        role = self.value()
+        if role not in ROLES:
+            return queryset
+        return queryset.filter(
+            Q(roles=role)
+            | Q(roles__startswith=f"{role},")
+            | Q(roles__endswith=f",{role}")
+            | Q(roles__contains=f",{role},")
+        )
+
+
+class RevokedFilter(admin.SimpleListFilter):
+    title = "revoked"
+    parameter_name = "revoked"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", "Revoked"), ("no", "Active")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(revoked_at__isnull=True)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made through the service (the secret is shown once, on the page that follows)
+    and never edited: revoke and make a new one."""
+
+    list_display = (
+        "name",
+        "prefix",
+        "owner",
+        "roles",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    list_filter = (RoleFilter, RevokedFilter, "owner")
+    search_fields = ("name", "=prefix", "owner__username")
+    list_select_related = ("owner",)
+    actions = ["revoke"]
+    readonly_fields = [f.name for f in ApiKey._meta.fields if f.name != "secret_hash"]
+    exclude = ("secret_hash",)
+
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+            kwargs["fields"] = ["name", "owner", "expires_at"]
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None) -> list:
+        if obj is None:
+            return [(None, {"fields": ["name", "owner", "role_choices", "expires_at"]})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list:
+        return self.readonly_fields if obj is not None else []
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        # The change page is a read-only detail view.
+        return obj is None and super().has_change_permission(request)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.Form, change: bool) -> None:
+        api_key, key = services.api_key_create(
+            name=form.cleaned_data["name"],
+            owner=form.cleaned_data["owner"],
+            roles=form.cleaned_data["role_choices"],
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+        obj.pk = api_key.pk
+        self._created = (api_key, key)
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        api_key, key = self._created
+        context = {
+            **self.admin_site.each_context(request),
+            "api_key": api_key,
+            "key": key,
+            "title": "API key created",
+        }
+        response = TemplateResponse(request, "admin/system/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected API keys", permissions=["delete"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class RolesUserAdmin(UserAdmin):
+    list_display = (*UserAdmin.list_display, "roles")
+    list_filter = (*UserAdmin.list_filter,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="roles")
+    def roles(self, user) -> str:
+        names = sorted(g.name for g in user.groups.all() if g.name in ROLES)
+        if user.is_superuser and "admin" not in names:
+            names.insert(0, "admin (superuser)")
+        return ", ".join(names) or "-"

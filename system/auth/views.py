@@ -1,0 +1,100 @@
+"""The authentication API: JWT pairs and API keys."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from system.auth import services
+from system.auth.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateInputSerializer,
+    ApiKeyListSerializer,
+    ApiKeySerializer,
+    TokenObtainInputSerializer,
+    TokenPairSerializer,
+    TokenRefreshInputSerializer,
+    TokenRevokedSerializer,
+)
+from system.kernel.pagination import page_params
+from system.kernel.validation import validated
+from system.models import ApiKey
+
+
+class TokenObtainView(APIView):
+    policy_action = "auth.token.obtain"
+    authentication_classes: list = []
+
+    @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = validated(TokenObtainInputSerializer, request.data)
+        pair = services.token_obtain(
+            username=data["username"], password=data["password"], request=request._request
+        )
+        return Response(pair)
+
+
+class TokenRefreshView(APIView):
+    policy_action = "auth.token.refresh"
+    authentication_classes: list = []
+
+    @extend_schema(request=TokenRefreshInputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = validated(TokenRefreshInputSerializer, request.data)
+        return Response(services.token_refresh(refresh=data["refresh"]))
+
+
+class TokenRevokeView(APIView):
+    policy_action = "auth.token.revoke"
+    authentication_classes: list = []
+
+    @extend_schema(request=TokenRefreshInputSerializer, responses={200: TokenRevokedSerializer})
+    def post(self, request: Request) -> Response:
+        data = validated(TokenRefreshInputSerializer, request.data)
+        services.token_revoke(refresh=data["refresh"])
+        return Response({"revoked": True})
+
+
+class ApiKeyListCreateView(APIView):
+    policy_actions = {"get": "auth.api_keys.list", "post": "auth.api_keys.create"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int, description="1-based page number"),
+            OpenApiParameter("limit", int, description="page size, at most 100"),
+        ],
+        responses={200: ApiKeyListSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        page, limit = page_params(request)
+        keys = ApiKey.objects.select_related("owner").order_by("-created_at", "-id")
+        total = keys.count()
+        rows = keys[(page - 1) * limit : page * limit]
+        return Response(
+            {
+                "api_keys": ApiKeySerializer(rows, many=True).data,
+                "pagination": {"page": page, "limit": limit, "total": total},
+            }
+        )
+
+    @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request: Request) -> Response:
+        data = validated(ApiKeyCreateInputSerializer, request.data)
+        api_key, key = services.api_key_create(
+            name=data["name"],
+            owner=request.user,
+            roles=data["roles"],
+            expires_at=data.get("expires_at"),
+        )
+        body = ApiKeySerializer(api_key).data
+        return Response({**body, "key": key}, status=201)
+
+
+class ApiKeyRevokeView(APIView):
+    policy_action = "auth.api_keys.revoke"
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    def post(self, request: Request, key_id: int) -> Response:
+        api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=key_id)
+        return Response(ApiKeySerializer(services.api_key_revoke(api_key=api_key)).data)

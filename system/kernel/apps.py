@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+
+
+class KernelConfig(AppConfig):
+    name = "system.kernel"
+    label = "system_kernel"
+    verbose_name = "Kernel"
+
+    def ready(self) -> None:
+        from system.kernel import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from system.kernel.policy import PolicyError, get_policy
+
+        try:
+            get_policy()
+        except (OSError, PolicyError) as exc:
+            raise ImproperlyConfigured(f"access policy: {exc}") from None

@@ -1,0 +1,108 @@
+"""Request id and access-log middleware: the first and outermost steps of every request."""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from system.kernel.errors import error_response
+from system.kernel.logging import request_id_var
+
+access_logger = logging.getLogger("system.request")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Honour a safe incoming `X-Request-ID` or make one; echo it and expose it to logging."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class AccessLogMiddleware:
+    """One line per request. The path is logged without its query string, which may carry
+    tokens (the WebSocket `token` parameter, for one)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        access_logger.info(
+            "%s %s %s %.1fms principal=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            principal_label(request),
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 1),
+            },
+        )
+        return response
+
+
+def principal_label(request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return "-"
+    prefix = getattr(getattr(request, "auth", None), "prefix", None)
+    return f"{user.get_username()}/key:{prefix}" if prefix else user.get_username()
+
+
+class RequestSizeLimitMiddleware:
+    """Bodies over MAX_REQUEST_BODY_BYTES are refused before anything reads them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BODY_BYTES:
+            return error_response(
+                "payload_too_large",
+                "The request body is too large.",
+                413,
+                {"max_bytes": settings.MAX_REQUEST_BODY_BYTES},
+            )
+        return self.get_response(request)
+
+
+class RateLimitHeadersMiddleware:
+    """Adds X-RateLimit-* to responses whose request was counted (system.permissions)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        state = getattr(request, "rate_limit", None)
+        if state is not None:
+            for name, value in state.headers().items():
+                response[name] = value
+        return response

@@ -1,0 +1,79 @@
+"""The one DRF permission class: authenticate, count the request, then authorise its action.
+
+Every API view names the action it performs (`policy_action`, or `policy_actions` keyed by
+viewset action or HTTP method); the policy in config/routing_rules.yaml says who may perform
+it. An action the policy does not know is denied.
+"""
+
+from typing import TYPE_CHECKING
+
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from system.kernel.policy import get_policy
+from system.kernel.principal import client_ip, principal_id, request_roles
+from system.kernel.ratelimit import RateLimitExceeded, rate_limit_hit
+
+if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
+    from rest_framework.views import APIView
+
+
+def policy_action_of(view: "APIView", request: Request) -> str | None:
+    """The view's `policy_action`, or from `policy_actions` the entry for
+    "<viewset action or method>:<method>" (one route, several methods), else "<action>"."""
+    single = getattr(view, "policy_action", None)
+    if single:
+        return single
+    mapping: dict[str, str] = getattr(view, "policy_actions", {})
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    key = getattr(view, "action", None) or method
+    return mapping.get(f"{key}:{method}") or mapping.get(key)
+
+
+def count_request(request: Request, bucket: str, limit: int) -> None:
+    """Count the request against `bucket`; the state is kept for the response headers."""
+    try:
+        state = rate_limit_hit(bucket, limit)
+    except RateLimitExceeded as exc:
+        request._request.rate_limit = exc.rate_limit
+        raise
+    request._request.rate_limit = state
+
+
+def count_failed_authentication(request: Request) -> None:
+    """Bad credentials count against the caller's address, so guessing is rate limited."""
+    count_request(request, f"ip:{client_ip(request)}", get_policy().anonymous_limit)
+
+
+class PolicyPermission(BasePermission):
+    def has_permission(self, request: Request, view: "APIView") -> bool:
+        policy = get_policy()
+        action = policy_action_of(view, request)
+        ip = client_ip(request)
+        authenticated = request.user.is_authenticated
+        roles = request_roles(request) if authenticated else frozenset()
+        if action in policy.action_limits:
+            count_request(request, f"ip:{ip}:{action}", policy.action_limits[action])
+        elif authenticated:
+            count_request(request, principal_id(request), policy.limit_for(roles))
+        else:
+            count_request(request, f"ip:{ip}", policy.anonymous_limit)
+
+        if not hasattr(view, request.method.lower()):
+            return True  # no handler: the view answers 405, which reveals nothing
+        rule = policy.actions.get(action) if action else None
+        if rule is not None and rule.public:
+            return True
+        if not authenticated:
+            raise exceptions.NotAuthenticated()
+        if rule is not None and roles & rule.roles:
+            return True
+        raise exceptions.PermissionDenied(
+            {
+                "action": action or "undeclared",
+                "required_roles": sorted(rule.roles) if rule else [],
+            }
+        )
