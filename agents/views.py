@@ -22,7 +22,7 @@ from agents.serializers import (
 from system.kernel.caching import cached_read
 from system.kernel.deprecation import Deprecation, DeprecationMixin
 from system.kernel.exceptions import ValidationFailed
-from system.kernel.pagination import page_params
+from system.kernel.pagination import PagePagination
 from system.kernel.validation import validated
 
 # The spec announces both as deprecated, to be removed in v2.
@@ -66,16 +66,11 @@ class AgentViewSet(DeprecationMixin, viewsets.ViewSet):
     deprecations = {"restart": _DEPRECATED, "active": _DEPRECATED}
 
     def _page(self, request: Request, queryset) -> Response:
-        page, limit = page_params(request)
-        total = queryset.count()
-        rows = queryset.only("agent_id", "name", "type", "status", "created_at", "last_active")[
-            (page - 1) * limit : page * limit
-        ]
-        body = {
-            "agents": AgentSummarySerializer(rows, many=True).data,
-            "pagination": {"page": page, "limit": limit, "total": total},
-        }
-        return Response(body)
+        pagination = PagePagination(request, items_key="agents")
+        rows = pagination.slice(
+            queryset.only("agent_id", "name", "type", "status", "created_at", "last_active")
+        )
+        return pagination.response(AgentSummarySerializer(rows, many=True).data)
 
     @extend_schema(parameters=_LIST_PARAMETERS, responses={200: AgentListSerializer})
     @cached_read(max_age=30, resources=_list_resources)

@@ -22,7 +22,7 @@ from agents.models import Agent, UsageRecord
 from agents.services import agent_create, agent_start
 from bench.params import Params
 from messaging.models import Channel, Message
-from messaging.services import channel_create, message_post
+from messaging.services import channel_create, message_post_internal
 from sessions_app import timeouts
 from sessions_app.models import Session
 from sessions_app.services import session_create
@@ -161,11 +161,10 @@ def _history(channel: Channel, wanted: int, limit: int) -> None:
     started = time.monotonic()
     if wanted <= limit:
         for i in range(have, wanted):
-            message_post(
+            message_post_internal(
                 channel=channel,
                 sender_id=f"bench-user-{i % 100}",
                 content=f"History message {i}: the quarterly plan, item {i % 37}.",
-                actor_roles=None,
             )
         _say(f"{wanted - have} messages posted to {channel.name} through message_post")
         return
@@ -202,11 +201,10 @@ def _resume_events(channel: Channel, wanted: int) -> tuple[int, int]:
     if have < wanted:
         started = time.monotonic()
         for i in range(have, wanted):
-            message_post(
+            message_post_internal(
                 channel=channel,
                 sender_id=f"bench-user-{i % 100}",
                 content=f"Missed message {i}.",
-                actor_roles=None,
             )
         _say(
             f"{wanted - have} messages posted to {channel.name} for the resume scenario "

@@ -6,7 +6,7 @@ service. Configuration comes from Django settings (`CELERY_*`).
 
 Database connections live as long as in a web process: Celery's Django fixup closes every
 connection before and after every task unless `CELERY_DB_REUSE_MAX` is set (a new PostgreSQL
-connection per task cost ~12 ms of every agent reply), so the settings set it and the worker
+connection per task added measurably to every agent reply), so the settings set it and the worker
 instead does what Django does around a request, `close_old_connections()`, which honours
 CONN_MAX_AGE and CONN_HEALTH_CHECKS and drops a connection left broken or mid-transaction.
 

@@ -358,10 +358,7 @@ if METRICS_ENABLED and not METRICS_TOKEN:
 # Seconds between Celery worker heartbeats; the status API calls a worker stale after 3 missed.
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
 # System tasks still `running` after the hard time limit (their worker was killed) → failed.
-CELERY_BEAT_SCHEDULE["system-tasks-sweep"] = {
-    "task": "system.system_tasks_sweep",
-    "schedule": timedelta(minutes=1),
-}
+CELERY_BEAT_SCHEDULE["system-tasks-sweep"] = {"task": "system.system_tasks_sweep", "schedule": 60}
 
 # --- Real-time (WebSocket) ---
 # The /v1/ws endpoint (system.realtime). Seconds unless the name says otherwise.
@@ -387,12 +384,17 @@ WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=50)
 # connection, and the batch size of replays from the database.
 WS_LOG_WINDOW = env.int("WS_LOG_WINDOW", default=10_000)
 WS_REPLAY_BATCH = env.int("WS_REPLAY_BATCH", default=500)
-# The Redis pub/sub channel that carries committed event ids to every ws process (one
-# subscription per process, fanned out to its connections: system.realtime.hub). Pub/sub
-# ignores the DB number, so the default name carries REDIS_URL's, keeping deployments (and
-# test runs) that share a Redis server on different DBs apart.
+# The Redis pub/sub channel of committed event ids (system.realtime.hub). Pub/sub ignores the
+# DB number, so the name carries REDIS_URL's: deployments sharing a server stay apart.
 _redis_url = urlsplit(REDIS_URL)
 _redis_db = parse_qs(_redis_url.query).get("db", [""])[0] or (
     "0" if _redis_url.scheme == "unix" else _redis_url.path.strip("/") or "0"
 )
 WS_EVENTS_CHANNEL = env.str("WS_EVENTS_CHANNEL", default="") or f"371os:events:db{_redis_db}"
+
+# Channels' layer addresses consumers across ws processes (system.kernel.sockets; why pub/sub:
+# README, "Design notes"). Its prefix carries the DB number, as WS_EVENTS_CHANNEL's name does.
+_layer = {"hosts": [REDIS_URL], "prefix": f"371os:layer:db{_redis_db}"}
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": _layer}
+}

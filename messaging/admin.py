@@ -7,8 +7,9 @@ from django.http import HttpRequest
 
 from messaging import services
 from messaging.models import Channel, ChannelMember, Message
+from messaging.validation import validate_content, validate_metadata
 from system.kernel.exceptions import DomainError
-from system.kernel.roles import user_roles
+from system.kernel.principal import principal_from_request
 
 
 class ChannelMemberInline(admin.TabularInline):
@@ -60,8 +61,8 @@ class MessagePostForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for field, check in (
-            ("content", services.validate_content),
-            ("metadata", services.validate_metadata),
+            ("content", validate_content),
+            ("metadata", validate_metadata),
         ):
             try:
                 check(cleaned.get(field))
@@ -114,11 +115,10 @@ class MessageAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Message, form: forms.Form, change: bool
     ) -> None:
         message = services.message_post(
+            principal=principal_from_request(request),
             channel=form.cleaned_data["channel"],
             sender_id=form.cleaned_data["sender_id"],
             content=form.cleaned_data["content"],
             metadata=form.cleaned_data.get("metadata") or {},
-            actor_roles=user_roles(request.user),
-            actor=request.user,
         )
         obj.pk = message.pk

@@ -1,48 +1,90 @@
 """Reads: which channels a principal sees, and message history by keyset."""
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
-from rest_framework.request import Request
 
 from messaging.exceptions import ChannelNotFound
 from messaging.models import Channel, ChannelMember, Message
 from system.kernel.exceptions import ValidationFailed
-from system.kernel.principal import request_roles
-from system.kernel.roles import ADMIN
+from system.kernel.principal import Principal
 
 
-def principal_member_id(request: Request) -> str:
+def principal_member_id(*, principal: Principal) -> str:
     """How a principal of ours appears in channel memberships: its username."""
-    return request.user.get_username()
+    return principal.username
 
 
-def channels_visible(*, request: Request) -> QuerySet:
-    """Public channels for everyone; private and direct ones for members; all for admins."""
+def channel_visible_to(
+    *, principal: Principal, channel_type: str, member_ids: Collection[str]
+) -> bool:
+    """THE channel-visibility rule, which every path (REST, WebSocket, admin) goes through:
+    public channels for everyone; private and direct ones for their members (by
+    principal_member_id); all for admins. `member_ids` may be empty for a public channel.
+    channels_visible is the same rule as a QuerySet."""
+    return (
+        principal.is_admin
+        or channel_type == Channel.Type.PUBLIC
+        or principal_member_id(principal=principal) in member_ids
+    )
+
+
+def channels_visible(*, principal: Principal) -> QuerySet:
+    """channel_visible_to in SQL: the channels the principal sees."""
     channels = Channel.objects.all()
-    if ADMIN in request_roles(request):
+    if principal.is_admin:
         return channels
     membership = ChannelMember.objects.filter(
-        channel=OuterRef("pk"), member_id=principal_member_id(request)
+        channel=OuterRef("pk"), member_id=principal_member_id(principal=principal)
     )
     return channels.filter(Q(type=Channel.Type.PUBLIC) | Exists(membership))
 
 
-def channel_get_visible(*, request: Request, channel_id: str) -> Channel:
+def channel_get_visible(*, principal: Principal, channel_id: object) -> Channel:
     """404 `channel_not_found` for channels that do not exist and for those the caller may
-    not see alike: existence does not leak."""
+    not see alike: existence does not leak. `channel_id` may be anything a client sent."""
     try:
-        pk = uuid.UUID(channel_id)
+        pk = uuid.UUID(str(channel_id))
     except ValueError:
         raise ChannelNotFound() from None
-    channel = channels_visible(request=request).filter(pk=pk).first()
+    channel = channels_visible(principal=principal).filter(pk=pk).first()
     if channel is None:
         raise ChannelNotFound()
     return channel
+
+
+@dataclass(frozen=True)
+class ChannelAudience:
+    """What a channel's visibility depends on, for callers that cache it (the WebSocket's
+    per-process directory): its type and, unless it is public, its members."""
+
+    channel_type: str
+    member_ids: frozenset[str]
+
+    def visible_to(self, principal: Principal) -> bool:
+        return channel_visible_to(
+            principal=principal, channel_type=self.channel_type, member_ids=self.member_ids
+        )
+
+
+def channel_audience(*, channel_id: object) -> ChannelAudience | None:
+    """None for a channel that does not exist (or an id that is not one)."""
+    try:
+        pk = uuid.UUID(str(channel_id))
+    except ValueError:
+        return None
+    channel_type = Channel.objects.filter(pk=pk).values_list("type", flat=True).first()
+    if channel_type is None:
+        return None
+    if channel_type == Channel.Type.PUBLIC:
+        return ChannelAudience(channel_type=channel_type, member_ids=frozenset())
+    members = ChannelMember.objects.filter(channel_id=pk).values_list("member_id", flat=True)
+    return ChannelAudience(channel_type=channel_type, member_ids=frozenset(members))
 
 
 @dataclass(frozen=True)

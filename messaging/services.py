@@ -1,7 +1,6 @@
 """Channels, membership and messages: every change goes through here (REST, ElizaOS submit,
 admin and the agent-reply task alike)."""
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,18 +10,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.models import Agent
-from messaging.exceptions import InvalidMessageContent, MessageNotEditable
+from messaging.exceptions import MessageNotEditable
 from messaging.models import Channel, ChannelMember, Message
+from messaging.validation import MAX_CONTENT, validate_content, validate_metadata
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
 from system.kernel.caching import resource_version_bump
 from system.kernel.exceptions import PermissionDeniedError, ValidationFailed
+from system.kernel.principal import Principal
+from system.kernel.sockets import sockets_channel_access_changed
 
 MAX_NAME = 100
 MAX_MEMBER_ID = 255
 MAX_MEMBERS = 1000
-MAX_CONTENT = 32_000
-MAX_METADATA_BYTES = 16 * 1024
 # Agents answer other agents only when asked (metadata), and at most this many hops deep.
 ALLOW_AGENT_REPLIES = "allow_agent_replies"
 MAX_AGENT_HOPS = 3
@@ -125,8 +125,10 @@ def channel_create(*, name: Any, type: Any, members: Any, actor: AbstractBaseUse
 
 
 def _members_changed(channel: Channel) -> None:
-    # Who may read the history changed: no old ETag may be honoured.
+    # Who may read the history changed: no old ETag may be honoured, and open sockets stop
+    # (or start) delivering its events within a second.
     resource_version_bump(messages_resource(channel.channel_id), f"channel:{channel.channel_id}")
+    sockets_channel_access_changed(channel_id=channel.channel_id)
 
 
 def channel_members_add(*, channel: Channel, members: Any) -> Channel:
@@ -158,56 +160,25 @@ def channel_members_remove(*, channel: Channel, members: Any) -> Channel:
     return channel
 
 
-def validate_content(content: Any) -> str:
-    if not isinstance(content, str) or not content.strip():
-        raise InvalidMessageContent("Message content must be a non-empty string.")
-    if len(content) > MAX_CONTENT:
-        raise InvalidMessageContent(
-            f"Message content is over {MAX_CONTENT} characters.",
-            details={"max_length": MAX_CONTENT},
-        )
-    return content
-
-
-def validate_metadata(metadata: Any) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise ValidationFailed(details={"metadata": ["Must be an object."]})
-    if len(json.dumps(metadata, default=str).encode()) > MAX_METADATA_BYTES:
-        raise ValidationFailed(
-            details={"metadata": [f"At most {MAX_METADATA_BYTES} bytes of JSON."]}
-        )
-    return metadata
-
-
-def message_post(
+def _message_post(
     *,
     channel: Channel,
     sender_id: Any,
     content: Any,
-    metadata: Any = None,
+    metadata: Any,
     actor_roles: frozenset[str] | None,
-    actor: AbstractBaseUser | None = None,
+    as_user: bool,
+    announce: bool,
+    posted_by_id: int | None = None,
     in_reply_to: Message | None = None,
     message_id: uuid.UUID | None = None,
     source_type: str = "",
     raw_message: Any = None,
-    as_user: bool = False,
-    request_replies: bool = True,
-    emit: bool = True,
 ) -> Message:
-    """Store a message and emit `new_message`; running agent members are asked to answer
-    (unless `request_replies` is off: a caller that answers synchronously).
-
-    `emit` off leaves the event to the caller, who calls message_emit() later in the same
-    transaction: the event log's lock is held from an emit to the commit, so a caller with
-    more work to do in its transaction (an agent to ask) emits last.
-
-    `actor_roles` None means a trusted internal caller (the agent-reply task, sessions);
-    otherwise sending as an agent needs the admin or agent_manager role. `as_user` posts as
-    a user even when `sender_id` happens to name an agent.
-    """
+    """Behind message_post*, message_record and the agent replies. `actor_roles` None is a
+    trusted caller; otherwise posting as an agent needs admin or agent_manager. `as_user`: a
+    user even when `sender_id` names an agent. `announce`: ask running agent members to
+    answer and emit `new_message` (else the caller does: message_replies_request, _emit)."""
     content = validate_content(content)
     metadata = validate_metadata(metadata)
     if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= MAX_MEMBER_ID:
@@ -230,9 +201,7 @@ def message_post(
         raise ValidationFailed(
             details={"sender_id": ["The sender is not a member of this channel."]}
         )
-    depth = 0
-    if agent is not None and in_reply_to is not None:
-        depth = in_reply_to.reply_depth + 1
+    depth = in_reply_to.reply_depth + 1 if agent is not None and in_reply_to is not None else 0
     with transaction.atomic():
         message = Message.objects.create(
             message_id=message_id or uuid.uuid4(),
@@ -243,22 +212,103 @@ def message_post(
             metadata=metadata,
             in_reply_to=in_reply_to,
             reply_depth=depth,
-            posted_by=actor if actor is not None and actor.is_authenticated else None,
+            posted_by_id=posted_by_id,
             source_type=source_type,
             raw_message=raw_message,
         )
         resource_version_bump(messages_resource(channel.channel_id))
         # The replies are asked for before the event: their query runs before the event log's
         # lock is taken, and after commit the worker gets its task before the live publish.
-        if request_replies:
-            _request_agent_replies(message)
-        if emit:
+        if announce:
+            message_replies_request(message)
             message_emit(message)
     return message
 
 
+def message_post(
+    *,
+    principal: Principal,
+    channel: Channel,
+    sender_id: Any,
+    content: Any,
+    metadata: Any = None,
+    in_reply_to: Message | None = None,
+    message_id: uuid.UUID | None = None,
+    source_type: str = "",
+    raw_message: Any = None,
+) -> Message:
+    """A principal's message (REST, ElizaOS submit, admin): `sender_id` names a user or an
+    agent, and sending as an agent needs the admin or agent_manager role. Emits
+    `new_message`; running agent members are asked to answer."""
+    return _message_post(
+        channel=channel,
+        sender_id=sender_id,
+        content=content,
+        metadata=metadata,
+        actor_roles=principal.roles,
+        as_user=False,
+        announce=True,
+        posted_by_id=principal.user_id,
+        in_reply_to=in_reply_to,
+        message_id=message_id,
+        source_type=source_type,
+        raw_message=raw_message,
+    )
+
+
+def message_post_as_principal(
+    *, principal: Principal, channel: Channel, content: Any, metadata: Any = None
+) -> Message:
+    """A principal's message sent as itself (the WebSocket's `send_message`): the sender is
+    its member id, a user even when that happens to name an agent."""
+    return _message_post(
+        channel=channel,
+        sender_id=principal.username,
+        content=content,
+        metadata=metadata,
+        actor_roles=principal.roles,
+        as_user=True,
+        announce=True,
+        posted_by_id=principal.user_id,
+    )
+
+
+def message_post_internal(
+    *, channel: Channel, sender_id: Any, content: Any, metadata: Any = None
+) -> Message:
+    """A trusted caller's message from the user `sender_id` (an external participant id):
+    emitted, and answered by running agent members."""
+    return _message_post(
+        channel=channel,
+        sender_id=sender_id,
+        content=content,
+        metadata=metadata,
+        actor_roles=None,
+        as_user=True,
+        announce=True,
+    )
+
+
+def message_record(
+    *, channel: Channel, sender_id: Any, content: Any, metadata: Any = None
+) -> Message:
+    """message_post_internal without the announcement, for a caller with more work to do in
+    its transaction (a session asking its agent synchronously). Call inside that transaction;
+    it then calls message_replies_request() if it wants agents to answer, and message_emit()
+    last: the event log's lock is held from an emit to the commit."""
+    return _message_post(
+        channel=channel,
+        sender_id=sender_id,
+        content=content,
+        metadata=metadata,
+        actor_roles=None,
+        as_user=True,
+        announce=False,
+    )
+
+
 def message_emit(message: Message) -> None:
-    """The `new_message` event of a message (message_post's, or its caller's with emit off)."""
+    """The `new_message` event of a message (message_post's, or message_record's caller's)."""
     event_emit(
         event_type=NEW_MESSAGE_EVENT,
         data={
@@ -293,7 +343,8 @@ def agents_to_answer(message: Message) -> list[uuid.UUID]:
     )
 
 
-def _request_agent_replies(message: Message) -> None:
+def message_replies_request(message: Message) -> None:
+    """Ask the agents that should answer `message` (agents_to_answer), after commit."""
     from messaging.tasks import agent_reply  # the task module imports this one
 
     for agent_id in agents_to_answer(message):
@@ -312,29 +363,33 @@ def message_edit(*, message: Message, content: Any, actor: AbstractBaseUser) -> 
     return message
 
 
-def agent_reply_store(
-    *,
-    message: Message,
-    agent: Agent,
-    content: str,
-    request_replies: bool = True,
-    emit: bool = True,
-) -> Message | None:
-    """Post an agent's answer to `message`; None if that agent had already answered it (a
-    redelivered task). `emit` as in message_post."""
-    metadata = {}
-    if message.metadata.get(ALLOW_AGENT_REPLIES) is True:
-        metadata[ALLOW_AGENT_REPLIES] = True
+def _agent_reply(*, message: Message, agent: Agent, content: str, announce: bool) -> Message | None:
+    metadata = (
+        {ALLOW_AGENT_REPLIES: True} if message.metadata.get(ALLOW_AGENT_REPLIES) is True else {}
+    )
     try:
-        return message_post(
+        return _message_post(
             channel=message.channel,
             sender_id=str(agent.agent_id),
             content=content[:MAX_CONTENT],
             metadata=metadata,
             actor_roles=None,
+            as_user=False,
+            announce=announce,
             in_reply_to=message,
-            request_replies=request_replies,
-            emit=emit,
         )
     except IntegrityError:
         return None
+
+
+def agent_reply_store(*, message: Message, agent: Agent, content: str) -> Message | None:
+    """Post an agent's answer to `message` (the agent-reply task): emitted, and answered by
+    the other running agent members when its metadata asks for agent replies. None if that
+    agent had already answered it (a redelivered task)."""
+    return _agent_reply(message=message, agent=agent, content=content, announce=True)
+
+
+def agent_reply_record(*, message: Message, agent: Agent, content: str) -> Message | None:
+    """agent_reply_store without the announcement, as message_record: no agent is asked to
+    answer the answer, and the caller emits it (message_emit)."""
+    return _agent_reply(message=message, agent=agent, content=content, announce=False)

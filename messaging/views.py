@@ -26,8 +26,8 @@ from messaging.serializers import (
 from system.kernel.caching import cached_read
 from system.kernel.exceptions import ValidationFailed
 from system.kernel.idempotency import idempotent
-from system.kernel.pagination import page_params
-from system.kernel.principal import request_roles
+from system.kernel.pagination import PagePagination
+from system.kernel.principal import principal_from_request
 from system.kernel.validation import validated
 
 HISTORY_CONTRACT = """Messages of a channel, one page at a time.
@@ -69,11 +69,13 @@ class ChannelViewSet(viewsets.ViewSet):
     }
 
     def _channel(self, request: Request, channel_id: str):
-        return selectors.channel_get_visible(request=request, channel_id=channel_id)
+        return selectors.channel_get_visible(
+            principal=principal_from_request(request), channel_id=channel_id
+        )
 
     def _detail(self, request: Request, channel_id: str) -> Response:
         channel = (
-            selectors.channels_visible(request=request)
+            selectors.channels_visible(principal=principal_from_request(request))
             .annotate(member_count=Count("members"))
             .prefetch_related("members")
             .filter(pk=self._channel(request, channel_id).pk)
@@ -86,18 +88,13 @@ class ChannelViewSet(viewsets.ViewSet):
         responses={200: ChannelListSerializer},
     )
     def list(self, request: Request) -> Response:
-        page, limit = page_params(request)
-        channels = selectors.channels_visible(request=request)
-        total = channels.count()
-        rows = channels.annotate(member_count=Count("members")).order_by("created_at", "channel_id")
-        return Response(
-            {
-                "channels": ChannelSerializer(
-                    rows[(page - 1) * limit : page * limit], many=True
-                ).data,
-                "pagination": {"page": page, "limit": limit, "total": total},
-            }
+        pagination = PagePagination(request, items_key="channels")
+        channels = selectors.channels_visible(principal=principal_from_request(request))
+        rows = pagination.slice(
+            channels.annotate(member_count=Count("members")).order_by("created_at", "channel_id"),
+            count=channels,
         )
+        return pagination.response(ChannelSerializer(rows, many=True).data)
 
     @extend_schema(request=ChannelCreateInputSerializer, responses={201: ChannelSerializer})
     def create(self, request: Request) -> Response:
@@ -169,7 +166,7 @@ class ChannelViewSet(viewsets.ViewSet):
     @cached_read(max_age=20, resources=_messages_resources)
     def _history(self, request: Request, channel_id: str) -> Response:
         channel = self._channel(request, channel_id)
-        _, limit = page_params(request, default_limit=50, max_limit=200)
+        limit = PagePagination(request, items_key="messages", default_limit=50, max_limit=200).limit
         before, after = request.query_params.get("before"), request.query_params.get("after")
         if before and after:
             raise ValidationFailed(
@@ -201,12 +198,11 @@ class ChannelViewSet(viewsets.ViewSet):
         def handler() -> Response:
             data = validated(MessageInputSerializer, request.data)
             message = services.message_post(
+                principal=principal_from_request(request),
                 channel=channel,
                 sender_id=data["sender_id"],
                 content=data["content"],
                 metadata=data.get("metadata"),
-                actor_roles=request_roles(request),
-                actor=request.user,
             )
             return Response(MessageSerializer(message).data, status=201)
 
@@ -250,7 +246,8 @@ class ElizaSubmitView(APIView):
                 status=400,
             )
         data = validated(ElizaSubmitInputSerializer, body)
-        channel = selectors.channel_get_visible(request=request, channel_id=data["channel_id"])
+        principal = principal_from_request(request)
+        channel = selectors.channel_get_visible(principal=principal, channel_id=data["channel_id"])
         in_reply_to = None
         if data.get("in_reply_to_message_id"):
             in_reply_to = _message_in(channel, data["in_reply_to_message_id"])
@@ -259,6 +256,7 @@ class ElizaSubmitView(APIView):
             Message.objects.filter(pk=message_id, channel=channel).first() if message_id else None
         )
         message = existing or services.message_post(
+            principal=principal,
             channel=channel,
             sender_id=data["author_id"],
             content=data["content"],
@@ -266,8 +264,6 @@ class ElizaSubmitView(APIView):
                 **(data.get("metadata") or {}),
                 "message_server_id": data["message_server_id"],
             },
-            actor_roles=request_roles(request),
-            actor=request.user,
             in_reply_to=in_reply_to,
             message_id=message_id,
             source_type=data["source_type"],

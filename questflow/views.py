@@ -16,7 +16,7 @@ from questflow import services
 from questflow.models import Deployment, Meeting, Workflow
 from questflow.tasks import run_meeting
 from system.kernel.exceptions import NotFound, ValidationFailed
-from system.kernel.pagination import page_params
+from system.kernel.pagination import PagePagination
 
 
 def _workflow_body(workflow: Workflow) -> dict[str, Any]:
@@ -211,16 +211,9 @@ class DeploymentListCreateView(APIView):
 
     @extend_schema(responses={200: dict}, operation_id="deploy_akash_list")
     def get(self, request: Request) -> Response:
-        page, limit = page_params(request)
-        rows = Deployment.objects.all()
-        return Response(
-            {
-                "deployments": [
-                    _deployment_body(d) for d in rows[(page - 1) * limit : page * limit]
-                ],
-                "pagination": {"page": page, "limit": limit, "total": rows.count()},
-            }
-        )
+        pagination = PagePagination(request, items_key="deployments")
+        rows = pagination.slice(Deployment.objects.all())
+        return pagination.response([_deployment_body(d) for d in rows])
 
 
 class DeploymentDetailView(APIView):

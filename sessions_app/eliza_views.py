@@ -24,12 +24,12 @@ from agents.models import Agent
 from agents.runtime import Completion
 from agents.services import agent_stream
 from messaging.models import Message
-from messaging.services import agent_reply_store
 from sessions_app import representations, selectors, services, timeouts
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
 from sessions_app.sweep import LAST_SWEEP_KEY
 from system.kernel.exceptions import DomainError
+from system.kernel.principal import principal_from_request
 from system.kernel.redis_client import get_redis
 
 _STARTED = time.monotonic()
@@ -95,7 +95,9 @@ class ElizaSessionViewSet(viewsets.ViewSet):
         return super().handle_exception(exc)
 
     def _session(self, request: Request, session_id: str) -> Session:
-        session = selectors.session_get_visible(request=request, session_id=session_id)
+        session = selectors.session_get_visible(
+            principal=principal_from_request(request), session_id=session_id
+        )
         services.session_ensure_live(session)
         return session
 
@@ -126,7 +128,7 @@ class ElizaSessionViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: dict}, operation_id="messaging_sessions_list")
     def list(self, request: Request) -> Response:
-        visible = selectors.sessions_visible(request=request)
+        visible = selectors.sessions_visible(principal=principal_from_request(request))
         now = timezone.now()
         active = visible.filter(status=Session.Status.ACTIVE, expires_at__gt=now).order_by(
             "-created_at"
@@ -181,7 +183,9 @@ class ElizaSessionViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: dict})
     def destroy(self, request: Request, session_id: str) -> Response:
-        session = selectors.session_get_visible(request=request, session_id=session_id)
+        session = selectors.session_get_visible(
+            principal=principal_from_request(request), session_id=session_id
+        )
         if session.status == Session.Status.ENDED:
             raise SessionNotFound()
         if session.status == Session.Status.ACTIVE:
@@ -308,11 +312,8 @@ class ElizaSessionViewSet(viewsets.ViewSet):
                 conversation = services.session_conversation(exchange.session)
                 for index, item in enumerate(agent_stream(agent=agent, conversation=conversation)):
                     if isinstance(item, Completion):
-                        reply = agent_reply_store(
-                            message=exchange.user_message,
-                            agent=agent,
-                            content=item.text,
-                            request_replies=False,
+                        reply = services.session_reply_store(
+                            message=exchange.user_message, agent=agent, content=item.text
                         )
                         done = representations.eliza_message(reply) if reply else {"id": message_id}
                         yield _sse("done", {"messageId": done["id"], "message": done})

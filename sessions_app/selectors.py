@@ -4,30 +4,43 @@ import uuid
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from rest_framework.request import Request
 
 from messaging.models import Message
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
 from system.kernel.access import visible_to
+from system.kernel.principal import Principal
 
 
-def sessions_visible(*, request: Request) -> QuerySet:
-    return visible_to(Session.objects.all(), request)
+def sessions_visible(*, principal: Principal) -> QuerySet:
+    """THE session-owner rule: a session is its owner's (by user), and admins see all."""
+    return visible_to(Session.objects.all(), principal=principal)
 
 
 def session_get_visible(
-    *, request: Request, session_id: str, not_found: type[Exception] = SessionNotFound
+    *, principal: Principal, session_id: str, not_found: type[Exception] = SessionNotFound
 ) -> Session:
     try:
         pk = uuid.UUID(session_id)
     except ValueError:
         raise not_found() from None
     # No select_related("agent"): the hot routes (heartbeat, read) never touch it.
-    session = sessions_visible(request=request).filter(pk=pk).first()
+    session = sessions_visible(principal=principal).filter(pk=pk).first()
     if session is None:
         raise not_found()
     return session
+
+
+def session_visible_to(*, principal: Principal, owner_id: int | None) -> bool:
+    """sessions_visible for one session whose owner's user id is known (a logged session
+    event carries it), without a query."""
+    return principal.is_admin or (owner_id is not None and owner_id == principal.user_id)
+
+
+def session_owned_by(*, principal: Principal, session_id: uuid.UUID | str) -> bool:
+    """Whether the principal may see (and watch) this session. Sessions that do not exist
+    answer False: existence does not leak."""
+    return sessions_visible(principal=principal).filter(pk=session_id).exists()
 
 
 def session_message_count(*, session: Session) -> int:

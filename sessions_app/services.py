@@ -21,13 +21,13 @@ from agents.runtime import ChatMessage
 from agents.services import agent_complete
 from messaging.models import Message
 from messaging.services import (
-    agent_reply_store,
+    agent_reply_record,
     channel_create,
     message_emit,
-    message_post,
-    validate_content,
-    validate_metadata,
+    message_record,
+    message_replies_request,
 )
+from messaging.validation import validate_content, validate_metadata
 from sessions_app import timeouts
 from sessions_app.exceptions import SessionEnded, SessionExpired, SessionRenewalLimit
 from sessions_app.models import Session
@@ -283,16 +283,11 @@ def session_message(
         agent = locked.agent
         if agent is None or agent.status != Agent.Status.RUNNING:
             raise AgentNotRunning(details={"agent_id": str(locked.agent_uuid)})
-        user_message = message_post(
-            channel=locked.channel,
-            sender_id=locked.user_id,
-            content=content,
-            metadata=metadata,
-            actor_roles=None,
-            as_user=True,
-            request_replies=reply == "worker",
-            emit=False,
+        user_message = message_record(
+            channel=locked.channel, sender_id=locked.user_id, content=content, metadata=metadata
         )
+        if reply == "worker":
+            message_replies_request(user_message)
         answer = None
         if reply == "now":
             try:
@@ -300,12 +295,8 @@ def session_message(
             except (AgentBudgetExceeded, AgentRuntimeError) as exc:
                 failure = exc
             else:
-                answer = agent_reply_store(
-                    message=user_message,
-                    agent=agent,
-                    content=completion.text,
-                    request_replies=False,
-                    emit=False,
+                answer = agent_reply_record(
+                    message=user_message, agent=agent, content=completion.text
                 )
         turns = Message.objects.filter(channel_id=locked.channel_id, sender_type="user").count()
         context_update = {
@@ -324,6 +315,16 @@ def session_message(
     if failure is not None:
         raise failure
     return Exchange(locked, user_message, answer, context_update, renewal)
+
+
+def session_reply_store(*, message: Message, agent: Agent, content: str) -> Message | None:
+    """A session agent's answer to `message`, given after session_message (a stream): stored
+    and emitted; no agent is asked to answer it. None if the agent had already answered."""
+    with transaction.atomic():
+        answer = agent_reply_record(message=message, agent=agent, content=content)
+        if answer is not None:
+            message_emit(answer)
+    return answer
 
 
 def _factual_summary(session: Session) -> str:

@@ -14,7 +14,8 @@ from sessions_app import selectors, services, timeouts
 from sessions_app.models import Session
 from sessions_app.representations import v1_created, v1_session
 from system.kernel.exceptions import ValidationFailed
-from system.kernel.pagination import page_params
+from system.kernel.pagination import PagePagination
+from system.kernel.principal import principal_from_request
 from system.kernel.validation import validated
 
 
@@ -66,7 +67,9 @@ class SessionViewSet(viewsets.ViewSet):
     def _get(self, request: Request, session_id: str) -> Session:
         """Owner's (or admin's) session; expired or due → 410 (lazy expiry). Ended sessions
         stay readable; the services refuse to change them (409)."""
-        session = selectors.session_get_visible(request=request, session_id=session_id)
+        session = selectors.session_get_visible(
+            principal=principal_from_request(request), session_id=session_id
+        )
         if session.status != Session.Status.ENDED:
             services.session_ensure_live(session)
         return session
@@ -83,8 +86,8 @@ class SessionViewSet(viewsets.ViewSet):
         operation_id="v1_sessions_list",
     )
     def list(self, request: Request) -> Response:
-        page, limit = page_params(request)
-        sessions = selectors.sessions_visible(request=request)
+        pagination = PagePagination(request, items_key="sessions")
+        sessions = selectors.sessions_visible(principal=principal_from_request(request))
         status = request.query_params.get("status")
         if status:
             if status not in Session.Status.values:
@@ -96,17 +99,11 @@ class SessionViewSet(viewsets.ViewSet):
             )
         if request.query_params.get("user_id"):
             sessions = sessions.filter(user_id=request.query_params["user_id"])
-        total = sessions.count()
-        rows = selectors.with_message_counts(sessions.order_by("-created_at", "session_id"))
-        return Response(
-            {
-                "sessions": [
-                    v1_session(s, message_count=s.message_total)
-                    for s in rows[(page - 1) * limit : page * limit]
-                ],
-                "pagination": {"page": page, "limit": limit, "total": total},
-            }
+        rows = pagination.slice(
+            selectors.with_message_counts(sessions.order_by("-created_at", "session_id")),
+            count=sessions,
         )
+        return pagination.response([v1_session(s, message_count=s.message_total) for s in rows])
 
     @extend_schema(request=SessionCreateInputSerializer, responses={201: dict})
     def create(self, request: Request) -> Response:

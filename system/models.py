@@ -92,7 +92,7 @@ class ApiKey(models.Model):
 class IdempotencyRecord(models.Model):
     """A claimed Idempotency-Key and, once the request finished, its response (24 h)."""
 
-    owner = models.CharField(max_length=64)  # system.principals.principal_id
+    owner = models.CharField(max_length=64)  # system.kernel.principal.Principal.id
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)

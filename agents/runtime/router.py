@@ -6,13 +6,11 @@ key, empty reply) stops at once, because another provider would not fix it. Ever
 returned as an Attempt so that the caller can charge it to the usage ledger, failures included.
 
 `get_router()` serves the router for `settings.LLM_ROUTING_PATH` and follows edits to that file
-(at most one stat a second) and bumps of the cluster-wide config version (system.policy's
-`config_version`, bumped by the `reload_config` system task); `router_reload()` re-reads it at
-once and raises on errors.
+and bumps of the cluster-wide config version like every hot-reloaded file (system.kernel.reload:
+at most one check a second); `router_reload()` re-reads it at once and raises on errors.
 """
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,11 +40,9 @@ from agents.runtime.types import (
     RoutingConfigError,
     UnknownModel,
 )
-from system.kernel.policy import config_version
+from system.kernel.reload import HotReloaded
 
 logger = logging.getLogger(__name__)
-
-_CHECK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -274,53 +270,14 @@ class Router:
         return report
 
 
-class _RouterHolder:
-    """The per-process router for settings.LLM_ROUTING_PATH; mirrors system.policy's holder."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.router: Router | None = None
-        self.path: Path | None = None
-        self.mtime_ns = 0
-        self.checked_at = 0.0
-        self.clock: Callable[[], float] = time.monotonic
-        self.version: str | None = None
-
-    def load(self, path: Path, clock: Callable[[], float], version: str | None = None) -> Router:
-        version = config_version() if version is None else version
-        mtime_ns = os.stat(path).st_mtime_ns if path.exists() else 0
-        router = Router(load_routing_config(path), clock=clock)
-        with self.lock:
-            self.router, self.path, self.mtime_ns, self.clock = router, path, mtime_ns, clock
-            self.version = version
-            self.checked_at = clock()
-        return router
-
-    def current(self) -> Router:
-        path = Path(settings.LLM_ROUTING_PATH)
-        router = self.router
-        if router is None or path != self.path:
-            return self.load(path, time.monotonic)
-        now = self.clock()
-        if now - self.checked_at >= _CHECK_INTERVAL:
-            self.checked_at = now
-            try:
-                version = config_version()
-                if version is not None and version != self.version:
-                    # Noted before loading, like the modification time below.
-                    self.version = version
-                    return self.load(path, self.clock, version)
-                mtime_ns = os.stat(path).st_mtime_ns
-                if mtime_ns != self.mtime_ns:
-                    # Noted before loading: a bad version is then logged once, not every second.
-                    self.mtime_ns = mtime_ns
-                    return self.load(path, self.clock)
-            except (OSError, RoutingConfigError) as exc:
-                logger.error("keeping the previous LLM routing: %s", exc)
-        return router
-
-
-_holder = _RouterHolder()
+_holder: HotReloaded[Router] = HotReloaded(
+    what="LLM routing",
+    path=lambda: Path(settings.LLM_ROUTING_PATH),
+    # The breakers read the holder's clock at each use: router_reload(clock=...) sets it.
+    parse=lambda path: Router(load_routing_config(path), clock=lambda: _holder.clock()),
+    errors=(RoutingConfigError,),
+    logger=logger,
+)
 
 
 def get_router() -> Router:
@@ -338,4 +295,4 @@ def router_reload(*, clock: Callable[[], float] = time.monotonic) -> Router:
     `clock` drives the new router's circuit breakers and the once-a-second file check, until
     settings.LLM_ROUTING_PATH changes; tests pass a fake clock to step through cooldowns.
     """
-    return _holder.load(Path(settings.LLM_ROUTING_PATH), clock)
+    return _holder.load(clock=clock)

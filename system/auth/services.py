@@ -18,6 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from system.auth.authentication import KEY_PREFIX, hash_secret
 from system.kernel.exceptions import InvalidCredentials, InvalidToken, ValidationFailed
 from system.kernel.roles import ROLES, user_roles
+from system.kernel.sockets import sockets_recheck_principal
 from system.models import ApiKey
 
 
@@ -62,6 +63,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        sockets_recheck_principal(api_key_id=api_key.pk)  # its open sockets close now
     return api_key
 
 

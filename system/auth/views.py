@@ -17,7 +17,7 @@ from system.auth.serializers import (
     TokenRefreshInputSerializer,
     TokenRevokedSerializer,
 )
-from system.kernel.pagination import page_params
+from system.kernel.pagination import PagePagination
 from system.kernel.validation import validated
 from system.models import ApiKey
 
@@ -67,16 +67,11 @@ class ApiKeyListCreateView(APIView):
         responses={200: ApiKeyListSerializer},
     )
     def get(self, request: Request) -> Response:
-        page, limit = page_params(request)
-        keys = ApiKey.objects.select_related("owner").order_by("-created_at", "-id")
-        total = keys.count()
-        rows = keys[(page - 1) * limit : page * limit]
-        return Response(
-            {
-                "api_keys": ApiKeySerializer(rows, many=True).data,
-                "pagination": {"page": page, "limit": limit, "total": total},
-            }
+        pagination = PagePagination(request, items_key="api_keys")
+        rows = pagination.slice(
+            ApiKey.objects.select_related("owner").order_by("-created_at", "-id")
         )
+        return pagination.response(ApiKeySerializer(rows, many=True).data)
 
     @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request: Request) -> Response:

@@ -4,28 +4,28 @@ all, and anything else is a 404, so that existence does not leak."""
 from typing import Any
 
 from django.db.models import Model, QuerySet
-from rest_framework.request import Request
 
 from system.kernel.exceptions import NotFound
-from system.kernel.principal import request_roles
-from system.kernel.roles import ADMIN
+from system.kernel.principal import Principal
 
 
-def visible_to(queryset: QuerySet, request: Request, *, owner_field: str = "owner") -> QuerySet:
-    if ADMIN in request_roles(request):
+def visible_to(queryset: QuerySet, *, principal: Principal, owner_field: str = "owner") -> QuerySet:
+    if principal.is_admin:
         return queryset
-    return queryset.filter(**{owner_field: request.user})
+    return queryset.filter(**{owner_field: principal.user_id})
 
 
 def get_visible_or_404(
     queryset: QuerySet,
-    request: Request,
     *,
+    principal: Principal,
     owner_field: str = "owner",
     not_found: type[NotFound] = NotFound,
     **lookup: Any,
 ) -> Model:
-    obj = visible_to(queryset, request, owner_field=owner_field).filter(**lookup).first()
+    obj = (
+        visible_to(queryset, principal=principal, owner_field=owner_field).filter(**lookup).first()
+    )
     if obj is None:
         raise not_found()
     return obj

@@ -18,7 +18,7 @@ from django.db import transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from system.kernel.principal import principal_id
+from system.kernel.principal import principal_from_request
 from system.kernel.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def resource_version_bump(*resources: str) -> None:
 
 def _etag(request: Request, versions: Iterable[str]) -> str:
     # The principal is part of the tag: what a caller may see depends on who they are.
-    basis = "|".join([principal_id(request), request.get_full_path(), *versions])
+    who = principal_from_request(request).id if request.user.is_authenticated else "anonymous"
+    basis = "|".join([who, request.get_full_path(), *versions])
     return '"' + hashlib.sha256(basis.encode()).hexdigest()[:32] + '"'
 
 

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from system.kernel.exceptions import Conflict, DomainError, ValidationFailed
-from system.kernel.principal import principal_id
+from system.kernel.principal import principal_from_request
 from system.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -74,7 +74,7 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
             details={HEADER: [f"1 to {MAX_KEY_LENGTH} characters."]},
         )
-    owner, fingerprint = principal_id(request), _fingerprint(request)
+    owner, fingerprint = principal_from_request(request).id, _fingerprint(request)
     existing = _claim(owner, key, fingerprint)
     if existing is not None:
         if existing.fingerprint != fingerprint:

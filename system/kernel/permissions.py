@@ -12,7 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from system.kernel.policy import get_policy
-from system.kernel.principal import client_ip, principal_id, request_roles
+from system.kernel.principal import client_ip, principal_from_request
 from system.kernel.ratelimit import RateLimitExceeded, rate_limit_hit
 
 if TYPE_CHECKING:  # rest_framework.views imports this module through its settings
@@ -54,11 +54,12 @@ class PolicyPermission(BasePermission):
         action = policy_action_of(view, request)
         ip = client_ip(request)
         authenticated = request.user.is_authenticated
-        roles = request_roles(request) if authenticated else frozenset()
+        principal = principal_from_request(request) if authenticated else None
+        roles = principal.roles if principal is not None else frozenset()
         if action in policy.action_limits:
             count_request(request, f"ip:{ip}:{action}", policy.action_limits[action])
-        elif authenticated:
-            count_request(request, principal_id(request), policy.limit_for(roles))
+        elif principal is not None:
+            count_request(request, principal.id, policy.limit_for(roles))
         else:
             count_request(request, f"ip:{ip}", policy.anonymous_limit)
 

@@ -1,52 +1,26 @@
 """The policy engine: `config/routing_rules.yaml` maps named actions to the roles allowed.
 
-The file is validated when Django starts (an error names the file and line) and re-read when it
-changes on disk, at most once a second per process, so an edit takes effect without a restart;
-an invalid edit is logged and the last good policy stays in force. `policy_reload()` re-reads it
-at once and raises on errors (for the `reload_config` system task and the admin).
-
-The same once-a-second check compares the cluster-wide config version in Redis
-(`config_version_bump()`, called by the `reload_config` system task): when it changed, every
-process re-reads its files even where their modification time did not change.
+The file is validated when Django starts (an error names the file and line) and followed like
+every hot-reloaded file (system.kernel.reload): re-read when it changes on disk or the
+cluster-wide config version is bumped, at most once a second per process, so an edit takes
+effect without a restart; an invalid edit is logged and the last good policy stays in force.
+`policy_reload()` re-reads it at once and raises on errors (for the `reload_config` system task
+and the admin).
 """
 
 import logging
-import os
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 import yaml
 from django.conf import settings
 
-from system.kernel.redis_client import get_redis
+from system.kernel.reload import HotReloaded
 from system.kernel.roles import ROLES
 
 logger = logging.getLogger(__name__)
 
 PUBLIC = "public"
-_CHECK_INTERVAL = 1.0
-CONFIG_VERSION_KEY = "371os:config-version"
-
-
-def config_version() -> str | None:
-    """The cluster-wide configuration version ("" before the first bump), or None when Redis
-    cannot be reached (then only file modification times are followed)."""
-    try:
-        value = get_redis().get(CONFIG_VERSION_KEY)
-    except redis.RedisError:
-        return None
-    return value.decode() if value is not None else ""
-
-
-def config_version_bump() -> str:
-    """Make every process re-read its configuration files within about a second of its next
-    use of them. Raises redis.RedisError when Redis cannot be reached."""
-    version = str(time.time_ns())
-    get_redis().set(CONFIG_VERSION_KEY, version)
-    return version
 
 
 class PolicyError(ValueError):
@@ -162,49 +136,13 @@ def policy_parse(text: str, path: Path) -> Policy:
     )
 
 
-class _PolicyHolder:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.policy: Policy | None = None
-        self.path: Path | None = None
-        self.mtime_ns = 0
-        self.checked_at = 0.0
-        self.version: str | None = None
-
-    def load(self, path: Path, version: str | None = None) -> Policy:
-        # The version is read before the file: a bump that lands while the file is being read
-        # is seen at the next check and causes one more read, never a missed one.
-        version = config_version() if version is None else version
-        mtime_ns = os.stat(path).st_mtime_ns
-        policy = policy_parse(path.read_text(), path)
-        with self.lock:
-            self.policy, self.path, self.mtime_ns = policy, path, mtime_ns
-            self.version = version
-            self.checked_at = time.monotonic()
-        return policy
-
-    def current(self) -> Policy:
-        path = Path(settings.ROUTING_RULES_PATH)
-        policy = self.policy
-        if policy is None or path != self.path:
-            return self.load(path)
-        now = time.monotonic()
-        if now - self.checked_at >= _CHECK_INTERVAL:
-            self.checked_at = now
-            try:
-                version = config_version()
-                if version is not None and version != self.version:
-                    # Noted before loading: a bad file is then logged once per version.
-                    self.version = version
-                    return self.load(path, version)
-                if os.stat(path).st_mtime_ns != self.mtime_ns:
-                    return self.load(path)
-            except (OSError, PolicyError) as exc:
-                logger.error("keeping the previous access policy: %s", exc)
-        return policy
-
-
-_holder = _PolicyHolder()
+_holder: HotReloaded[Policy] = HotReloaded(
+    what="access policy",
+    path=lambda: Path(settings.ROUTING_RULES_PATH),
+    parse=lambda path: policy_parse(path.read_text(), path),
+    errors=(PolicyError,),
+    logger=logger,
+)
 
 
 def get_policy() -> Policy:
@@ -213,4 +151,4 @@ def get_policy() -> Policy:
 
 def policy_reload() -> Policy:
     """Re-read the rules file now. Raises PolicyError (the old policy stays) if it is invalid."""
-    return _holder.load(Path(settings.ROUTING_RULES_PATH))
+    return _holder.load()

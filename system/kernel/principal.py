@@ -1,30 +1,124 @@
-"""Who is calling: roles, rate-limit bucket and client address of a DRF request."""
+"""Who is calling: the `Principal`, built the same way for a REST request and a WebSocket, and
+the client address of a request.
+
+A principal is a user, or an API key acting for its owner. Its roles come from the credential:
+an API key carries its own roles; a JWT carries the roles its user held when it was issued (at
+most one access lifetime old); anything else (a session, a forced authentication in tests)
+falls back to the user's groups. The constructors below are the only places that apply those
+rules: principal_from_request (REST and the admin) and system.realtime.auth (WebSocket) build
+every principal through them.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
-from system.kernel.roles import ROLES, user_roles
+from system.kernel.roles import ADMIN, ROLES, user_roles
 from system.models import ApiKey
 
+USER = "user"
+API_KEY = "api_key"
+# Where principal_from_request keeps its answer, on the request object it was given: a DRF
+# Request and the Django request it wraps may carry different credentials (an admin's session
+# cookie next to an API key), so neither answers for the other.
+_CACHE_ATTRIBUTE = "_371os_principal"
 
-def request_roles(request: Request) -> frozenset[str]:
-    """An API key carries its own roles; a JWT carries the roles its user held when it was
-    issued (at most one access lifetime old); anything else falls back to the user's groups."""
-    auth = request.auth
-    if isinstance(auth, ApiKey):
-        return auth.role_set
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as every selector, service and permission sees it."""
+
+    user_id: int
+    # How the principal appears in channel memberships and as a message's sender.
+    username: str
+    roles: frozenset[str]
+    api_key_id: int | None = None
+    # A JWT's `exp`, or an API key's expiry; None for a key that never expires or a session.
+    expires_at: datetime | None = None
+
+    @property
+    def kind(self) -> str:
+        return API_KEY if self.api_key_id is not None else USER
+
+    @property
+    def id(self) -> str:
+        """A stable label: per key for key auth, per user otherwise. The rate-limit bucket,
+        the idempotency owner and part of every ETag."""
+        return f"key:{self.api_key_id}" if self.api_key_id is not None else f"user:{self.user_id}"
+
+    @property
+    def display_name(self) -> str:
+        return self.username
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+    def describe(self) -> dict[str, Any]:
+        """The WebSocket's `connection_established` payload."""
+        return {
+            "id": self.id,
+            "type": self.kind,
+            "username": self.username,
+            "roles": sorted(self.roles),
+        }
+
+
+def principal_for_api_key(key: ApiKey, *, user: AbstractBaseUser | None = None) -> Principal:
+    """An API key acts for its owner with the key's own roles. `user` is the owner when the
+    caller already holds it (authentication loaded it with the key)."""
+    owner = user if user is not None else key.owner
+    return Principal(
+        user_id=owner.pk,
+        username=owner.get_username(),
+        roles=key.role_set,
+        api_key_id=key.pk,
+        expires_at=key.expires_at,
+    )
+
+
+def principal_for_jwt(user: AbstractBaseUser, payload: dict[str, Any]) -> Principal:
+    """A JWT's user with the roles the token was issued with (no query: the status API builds
+    principals from tokens while the database is away)."""
+    exp = payload.get("exp")
+    return Principal(
+        user_id=user.pk,
+        username=user.get_username(),
+        roles=frozenset(r for r in payload.get("roles", []) if r in ROLES),
+        expires_at=datetime.fromtimestamp(exp, tz=UTC) if exp is not None else None,
+    )
+
+
+def principal_for_user(user: AbstractBaseUser) -> Principal:
+    """A user authenticated some other way (the admin site's session): its groups' roles."""
+    return Principal(user_id=user.pk, username=user.get_username(), roles=user_roles(user))
+
+
+def principal_from_request(request: Request | HttpRequest) -> Principal:
+    """The principal of an authenticated request, computed once per request. Raises
+    NotAuthenticated for an anonymous one."""
+    cached = request.__dict__.get(_CACHE_ATTRIBUTE)
+    user = request.user
+    if cached is not None and cached.user_id == user.pk:
+        return cached
+    if not user.is_authenticated:
+        raise NotAuthenticated()
+    auth = getattr(request, "auth", None)
     payload = getattr(auth, "payload", None)
-    if payload is not None:
-        return frozenset(r for r in payload.get("roles", []) if r in ROLES)
-    return user_roles(request.user)
-
-
-def principal_id(request: Request) -> str:
-    """A stable label of the principal: per key for key auth, per user otherwise."""
-    if isinstance(request.auth, ApiKey):
-        return f"key:{request.auth.pk}"
-    return f"user:{request.user.pk}"
+    if isinstance(auth, ApiKey):
+        principal = principal_for_api_key(auth, user=user)
+    elif payload is not None:
+        principal = principal_for_jwt(user, payload)
+    else:
+        principal = principal_for_user(user)
+    request.__dict__[_CACHE_ATTRIBUTE] = principal
+    return principal
 
 
 def client_ip(request: HttpRequest | Request) -> str:

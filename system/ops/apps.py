@@ -10,8 +10,8 @@ class OpsConfig(AppConfig):
         from celery import signals
         from django.contrib import admin
 
+        from system.ops.heartbeat import worker_heartbeat_start, worker_heartbeat_stop
         from system.ops.metrics import task_outcome_counting_start
-        from system.ops.status import worker_heartbeat_start, worker_heartbeat_stop
 
         admin.site.site_header = "371OS back office"
         admin.site.site_title = "371OS back office"

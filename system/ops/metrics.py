@@ -1,10 +1,9 @@
-"""Prometheus metrics, served at GET /metrics (system.ops_views.metrics) when METRICS_ENABLED.
+"""Prometheus metrics, served at GET /metrics (system.ops.views.metrics) when METRICS_ENABLED.
 
 Two kinds, by where the number lives:
 
 - per process, in prometheus_client's registry: HTTP requests by route, method and status, the
-  request latency histogram (both observed by RequestCountersMiddleware) and the WebSocket
-  connection gauge (`websocket_connected()` / `websocket_disconnected()`, for the consumer);
+  request latency histogram (both observed by RequestCountersMiddleware);
 - cluster-wide, read at scrape time by `ClusterCollector`: Celery task outcomes (counted in
   Redis by the workers, which serve no HTTP), events published (the event log's highest id),
   active sessions and running agents (the database).
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 
 import redis
 from django.db import DatabaseError
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -46,27 +45,11 @@ HTTP_REQUEST_DURATION = Histogram(
     ["route", "method"],
     namespace=NAMESPACE,
 )
-WEBSOCKET_CONNECTIONS = Gauge(
-    "websocket_connections",
-    "Open WebSocket connections in this process.",
-    namespace=NAMESPACE,
-    multiprocess_mode="livesum",
-)
 
 
 def request_observed(*, route: str, method: str, status_code: int, seconds: float) -> None:
     HTTP_REQUESTS.labels(route, method, str(status_code)).inc()
     HTTP_REQUEST_DURATION.labels(route, method).observe(seconds)
-
-
-def websocket_connected() -> None:
-    """Call when a WebSocket connection is accepted."""
-    WEBSOCKET_CONNECTIONS.inc()
-
-
-def websocket_disconnected() -> None:
-    """Call once per accepted connection when it closes."""
-    WEBSOCKET_CONNECTIONS.dec()
 
 
 # --- Celery task outcomes: counted in Redis by the worker processes -------------------------

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from system.ops import metrics, status
+from system.ops import counters, metrics
 
 
 class RequestCountersMiddleware:
@@ -16,7 +16,7 @@ class RequestCountersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.request_observed = metrics.request_observed
-        self.request_counted = status.request_counted
+        self.request_counted = counters.request_counted
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()

@@ -1,30 +1,38 @@
 """Health probes with hard time limits, run concurrently so one hung part cannot stall the rest.
 
-Used by /readyz now and by the system status endpoint later.
+One runner and one thread pool serve /readyz (the database and Redis, `readiness_probes_run`)
+and the status API (system.ops.status: database, cache, broker, workers). A probe is a callable
+that raises when its part does not answer; what it returns is passed through as `value`.
 """
 
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import connections
 
-_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
+# Sized for a status computation (four probes) and a readiness check (two) at once, twice
+# over: a probe may hang up to its own socket timeout, holding its thread after its caller
+# has given up on it, and must not leave the next caller's probes waiting for a thread.
+_executor = ThreadPoolExecutor(max_workers=12, thread_name_prefix="probe")
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     name: str
-    ok: bool
-    latency_ms: float
-    error: str = ""
+    ok: bool  # the probe returned (rather than raised or timed out)
+    latency_ms: float  # the probe's own, not the wait for the others
+    error: str = ""  # an exception class name or "no answer within …", never a URL
+    value: Any = None  # what the probe returned
 
 
-def _database() -> None:
-    # Runs in a pool thread, which has its own connection: close it so none lingers.
+def database_ping() -> None:
+    # Runs in a pool thread, which has its own connection: close it so that none lingers.
     conn = connections["default"]
     try:
         with conn.cursor() as cursor:
@@ -33,32 +41,47 @@ def _database() -> None:
         conn.close()
 
 
-def _redis(timeout: float) -> None:
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
-    )
+def redis_ping(url: str, *, timeout: float) -> None:
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
     finally:
         client.close()
 
 
-def run_probes(timeout: float = 1.0) -> list[ProbeResult]:
-    """Probe the database and Redis concurrently; each has `timeout` seconds to answer."""
-    checks = {"database": _database, "redis": lambda: _redis(timeout)}
+def _timed(name: str, probe: Callable[[], Any]) -> ProbeResult:
     started = time.perf_counter()
-    futures = {name: _executor.submit(check) for name, check in checks.items()}
-    results = []
+    try:
+        value, error = probe(), ""
+    except Exception as exc:  # noqa: BLE001 - any failure means "not answering"
+        value, error = None, type(exc).__name__
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    return ProbeResult(name, not error, latency_ms, error, value)
+
+
+def probes_run(
+    probes: Mapping[str, Callable[[], Any]], *, timeout: float
+) -> dict[str, ProbeResult]:
+    """Run every probe concurrently; together they have `timeout` seconds to answer, and one
+    that has not answered by then is reported as failed (its thread finishes on its own)."""
+    started = time.perf_counter()
+    futures = {name: _executor.submit(_timed, name, probe) for name, probe in probes.items()}
+    results: dict[str, ProbeResult] = {}
     for name, future in futures.items():
         remaining = max(0.0, timeout - (time.perf_counter() - started))
         try:
-            future.result(timeout=remaining)
-            error = ""
+            results[name] = future.result(timeout=remaining)
         except FutureTimeout:
-            error = f"no answer within {timeout:g}s"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            error = type(exc).__name__
-        results.append(
-            ProbeResult(name, not error, round((time.perf_counter() - started) * 1000, 1), error)
-        )
+            results[name] = ProbeResult(
+                name, False, round(timeout * 1000, 1), f"no answer within {timeout:g}s"
+            )
     return results
+
+
+def readiness_probes_run(timeout: float = 1.0) -> list[ProbeResult]:
+    """Probe the database and Redis concurrently; each has `timeout` seconds to answer."""
+    checks = {
+        "database": database_ping,
+        "redis": lambda: redis_ping(settings.REDIS_URL, timeout=timeout),
+    }
+    return list(probes_run(checks, timeout=timeout).values())

@@ -1,42 +1,36 @@
 """The system status object (GET /api/v1/system/status and the admin dashboard) and the
 configuration summary (GET /api/v1/system/config).
 
-Status: real probes of every part, run concurrently with PROBE_TIMEOUT seconds each, plus live
-metrics. The object is computed at most once per STATUS_BUCKET_SECONDS-second bucket for the
-whole cluster (kept in the Django cache under the bucket's number), and its ETag version is the
-bucket too, so a client polling every few seconds costs one cache read or a 304.
+Status: real probes of every part, run concurrently with PROBE_TIMEOUT seconds each
+(system.ops.probes), plus live metrics. The object is computed at most once per
+STATUS_BUCKET_SECONDS-second bucket for the whole cluster (kept in the Django cache under the
+bucket's number), and its ETag version is the bucket too, so a client polling every few seconds
+costs one cache read or a 304.
 
-Two inputs are written elsewhere, both to Redis:
-
-- worker heartbeats: every Celery worker writes `371os:heartbeat:worker:<hostname>` (its Unix
-  time, with a TTL) every WORKER_HEARTBEAT_SECONDS, from a thread started on `worker_ready`
-  (config/celery.py);
-- per-minute request counters: RequestCountersMiddleware increments `371os:reqstats:<minute>`
-  (`requests`, and `errors` for a 5xx) in one pipelined round trip per request.
+Two inputs are written elsewhere, both to Redis: worker heartbeats (system.ops.heartbeat) and
+per-minute request counters (system.ops.counters).
 """
 
 import contextlib
-import logging
 import os
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.utils import timezone
 
 import config
-from system.kernel.policy import config_version, get_policy
+from system.kernel.policy import get_policy
 from system.kernel.ratelimit import WINDOW_SECONDS
 from system.kernel.redis_client import get_redis
-
-logger = logging.getLogger(__name__)
+from system.kernel.reload import config_version
+from system.ops.counters import request_rates
+from system.ops.heartbeat import heartbeat_fresh_seconds, worker_heartbeats
+from system.ops.probes import ProbeResult, database_ping, probes_run, redis_ping
 
 OPERATIONAL, DEGRADED, UNAVAILABLE = "operational", "degraded", "unavailable"
 HEALTHY, UNHEALTHY = "healthy", "unhealthy"
@@ -44,193 +38,32 @@ HEALTHY, UNHEALTHY = "healthy", "unhealthy"
 PROBE_TIMEOUT = 1.0
 STATUS_BUCKET_SECONDS = 10
 
-HEARTBEAT_KEY_PREFIX = "371os:heartbeat:worker:"
-HEARTBEAT_INDEX_KEY = "371os:heartbeat:workers"
-REQUEST_STATS_PREFIX = "371os:reqstats:"
-# Kept a little longer than the minute that is read ("the last full minute").
-_REQUEST_STATS_TTL = 3 * 60
 
-# Probes may hang up to their own socket timeouts; they get their own threads so that a hung
-# one never delays /readyz (system.probes has its own pool).
-_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="status-probe")
-_last_counter_warning = 0.0
+# --- Probes: each returns None (operational) or its state and details ------------------------
 
 
-def heartbeat_interval() -> int:
-    return getattr(settings, "WORKER_HEARTBEAT_SECONDS", 10)
-
-
-def heartbeat_fresh_seconds() -> int:
-    """A heartbeat older than three missed beats is stale."""
-    return 3 * heartbeat_interval()
-
-
-def heartbeat_ttl_seconds() -> int:
-    """How long a stopped worker is reported (as stale) before it disappears."""
-    return 12 * heartbeat_interval()
-
-
-# --- Worker heartbeats (written by the Celery worker, read by the probe) ----------------------
-
-
-def worker_heartbeat_write(hostname: str, *, at: float | None = None) -> None:
-    """Record that `hostname` is alive at `at` (now by default). Raises redis.RedisError."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.set(HEARTBEAT_KEY_PREFIX + hostname, repr(time.time() if at is None else at))
-    pipe.expire(HEARTBEAT_KEY_PREFIX + hostname, heartbeat_ttl_seconds())
-    pipe.sadd(HEARTBEAT_INDEX_KEY, hostname)
-    pipe.execute()
-
-
-def worker_heartbeat_delete(hostname: str) -> None:
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.delete(HEARTBEAT_KEY_PREFIX + hostname)
-    pipe.srem(HEARTBEAT_INDEX_KEY, hostname)
-    pipe.execute()
-
-
-def worker_heartbeats() -> dict[str, float]:
-    """hostname → Unix time of its last heartbeat, for workers whose key has not expired.
-
-    The index set lets this read O(workers) keys instead of scanning the keyspace; names
-    whose key expired are dropped from it here.
-    """
-    client = get_redis()
-    names = sorted(name.decode() for name in client.smembers(HEARTBEAT_INDEX_KEY))
-    if not names:
-        return {}
-    values = client.mget([HEARTBEAT_KEY_PREFIX + name for name in names])
-    gone = [name for name, value in zip(names, values, strict=True) if value is None]
-    if gone:
-        client.srem(HEARTBEAT_INDEX_KEY, *gone)
-    return {
-        name: float(value) for name, value in zip(names, values, strict=True) if value is not None
-    }
-
-
-class _HeartbeatThread(threading.Thread):
-    def __init__(self, hostname: str) -> None:
-        super().__init__(name="worker-heartbeat", daemon=True)
-        self.hostname = hostname
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                worker_heartbeat_write(self.hostname)
-            except redis.RedisError as exc:
-                logger.warning("worker heartbeat not written (%s)", type(exc).__name__)
-            self.stopped.wait(heartbeat_interval())
-
-
-_heartbeat: _HeartbeatThread | None = None
-
-
-def worker_heartbeat_start(hostname: str) -> None:
-    """Start beating for this worker process (idempotent)."""
-    global _heartbeat
-    if _heartbeat is not None and _heartbeat.is_alive():
-        return
-    _heartbeat = _HeartbeatThread(hostname)
-    _heartbeat.start()
-
-
-def worker_heartbeat_stop() -> None:
-    """Stop beating and remove the key: a worker shut down cleanly is gone, not stale."""
-    global _heartbeat
-    beat, _heartbeat = _heartbeat, None
-    if beat is None:
-        return
-    beat.stopped.set()
-    beat.join(timeout=2)
-    try:
-        worker_heartbeat_delete(beat.hostname)
-    except redis.RedisError as exc:
-        logger.warning("worker heartbeat not removed (%s)", type(exc).__name__)
-
-
-# --- Per-minute request counters (written by RequestCountersMiddleware) ------------------------
-
-
-def _minute(now: float) -> int:
-    return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-
-
-def request_counted(*, status_code: int, now: float | None = None) -> None:
-    """Count one finished request (and a 5xx as an error) in the current minute: one
-    pipelined round trip, no database write. Never raises: Redis down loses the count."""
-    global _last_counter_warning
-    key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now)}"
-    try:
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.hincrby(key, "requests", 1)
-        if status_code >= 500:
-            pipe.hincrby(key, "errors", 1)
-        pipe.expire(key, _REQUEST_STATS_TTL)
-        pipe.execute()
-    except redis.RedisError as exc:
-        if time.monotonic() - _last_counter_warning >= 60:
-            _last_counter_warning = time.monotonic()
-            logger.warning("request counters not written, Redis unreachable (%s)", type(exc))
-
-
-def request_rates(*, now: float | None = None) -> tuple[int, float] | None:
-    """(requests, 5xx share) of the last full minute; None when Redis cannot be reached."""
-    key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now) - WINDOW_SECONDS}"
-    try:
-        requests_raw, errors_raw = get_redis().hmget(key, ["requests", "errors"])
-    except redis.RedisError:
-        return None
-    requests = int(requests_raw or 0)
-    errors = int(errors_raw or 0)
-    return requests, round(errors / requests, 4) if requests else 0.0
-
-
-# --- Probes --------------------------------------------------------------------------------
-
-
-def _database() -> dict[str, Any]:
-    # Runs in a pool thread, which has its own connection: close it so that none lingers.
-    conn = connections["default"]
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    finally:
-        conn.close()
-    return {"state": OPERATIONAL}
-
-
-def _redis_ping(url: str) -> dict[str, Any]:
-    client = redis.Redis.from_url(
-        url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
-    )
-    try:
-        client.ping()
-    finally:
-        client.close()
-    return {"state": OPERATIONAL}
-
-
-def _cache() -> dict[str, Any]:
+def _cache() -> dict[str, Any] | None:
     """PING on the cache's primary (write) server; other backends get a set/get round trip."""
     config_ = settings.CACHES["default"]
     if config_["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
         location = config_["LOCATION"]
         servers = location.split(",") if isinstance(location, str) else list(location)
-        return _redis_ping(servers[0])
+        redis_ping(servers[0], timeout=PROBE_TIMEOUT)
+        return None
     cache.set("system-status-probe", 1, timeout=5)
     return {"state": OPERATIONAL if cache.get("system-status-probe") == 1 else DEGRADED}
 
 
-def _message_broker() -> dict[str, Any]:
+def _message_broker() -> None:
     url = settings.CELERY_BROKER_URL
     if url.split(":", 1)[0] in {"redis", "rediss", "unix"}:
-        return _redis_ping(url)
+        redis_ping(url, timeout=PROBE_TIMEOUT)
+        return None
     from config.celery import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT)
-    return {"state": OPERATIONAL}
+    return None
 
 
 def _agent_orchestrator() -> dict[str, Any]:
@@ -250,40 +83,26 @@ def _agent_orchestrator() -> dict[str, Any]:
     }
 
 
-PROBES: dict[str, Callable[[], dict[str, Any]]] = {
-    "database": _database,
+PROBES: dict[str, Callable[[], dict[str, Any] | None]] = {
+    "database": database_ping,
     "cache": _cache,
     "message_broker": _message_broker,
     "agent_orchestrator": _agent_orchestrator,
 }
 
 
-def _timed(probe: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one probe in a pool thread; its latency is its own, not the wait for the others."""
-    started = time.perf_counter()
-    try:
-        result = probe()
-    except Exception as exc:  # noqa: BLE001 - any failure means "unavailable"
-        result = {"state": UNAVAILABLE, "error": type(exc).__name__}
-    return {**result, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+def _service(result: ProbeResult) -> dict[str, Any]:
+    if not result.ok:
+        return {"state": UNAVAILABLE, "error": result.error, "latency_ms": result.latency_ms}
+    return {"state": OPERATIONAL, **(result.value or {}), "latency_ms": result.latency_ms}
 
 
-def probes_run(timeout: float = PROBE_TIMEOUT) -> dict[str, dict[str, Any]]:
+def services_probe(timeout: float = PROBE_TIMEOUT) -> dict[str, dict[str, Any]]:
     """Every probe, concurrently; each reports `state` and `latency_ms`, plus `error` (an
     exception class name or a short reason, never a URL) when it is not operational."""
-    started = time.perf_counter()
-    futures = {name: _executor.submit(_timed, probe) for name, probe in PROBES.items()}
-    results: dict[str, dict[str, Any]] = {}
-    for name, future in futures.items():
-        remaining = max(0.0, timeout - (time.perf_counter() - started))
-        try:
-            results[name] = future.result(timeout=remaining)
-        except FutureTimeout:
-            results[name] = {
-                "state": UNAVAILABLE,
-                "error": f"no answer within {timeout:g}s",
-                "latency_ms": round(timeout * 1000, 1),
-            }
+    results = {
+        name: _service(result) for name, result in probes_run(PROBES, timeout=timeout).items()
+    }
     # This process is answering the request, so the gateway is up by construction.
     results["api_gateway"] = {"state": OPERATIONAL, "latency_ms": 0.0}
     return results
@@ -327,7 +146,7 @@ def overall_status(services: dict[str, str]) -> str:
 
 def status_compute() -> dict[str, Any]:
     """The spec's System Status Object, plus `details` (each probe's latency and error)."""
-    probes = probes_run()
+    probes = services_probe()
     services = {
         name: probes[name]["state"]
         for name in ("api_gateway", "agent_orchestrator", "message_broker", "database", "cache")

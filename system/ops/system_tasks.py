@@ -28,8 +28,9 @@ from django.utils import timezone
 
 from agents.runtime import RoutingConfigError, load_routing_config, router_reload
 from system.kernel.exceptions import DomainError, NotFound, ValidationFailed
-from system.kernel.policy import PolicyError, config_version_bump, policy_parse, policy_reload
+from system.kernel.policy import PolicyError, policy_parse, policy_reload
 from system.kernel.redis_client import get_redis
+from system.kernel.reload import config_version_bump
 from system.models import SystemTask
 from system.ops.backup import BackupError, database_backup
 from system.ops.tasks import run_system_task

@@ -26,11 +26,11 @@ from system.auth.outage import (
 )
 from system.kernel.caching import cached_read
 from system.kernel.idempotency import idempotent
-from system.kernel.pagination import page_params
+from system.kernel.pagination import PagePagination
 from system.kernel.validation import validated
 from system.kernel.views import websocket_url
 from system.ops.metrics import metrics_registry
-from system.ops.probes import run_probes
+from system.ops.probes import readiness_probes_run
 from system.ops.serializers import (
     SystemConfigSerializer,
     SystemStatusSerializer,
@@ -91,16 +91,9 @@ class SystemTaskListCreateView(APIView):
         operation_id="v1_system_tasks_list",
     )
     def get(self, request: Request) -> Response:
-        page, limit = page_params(request)
-        tasks = system_tasks_recent()
-        total = tasks.count()
-        rows = tasks[(page - 1) * limit : page * limit]
-        return Response(
-            {
-                "tasks": SystemTaskSerializer(rows, many=True).data,
-                "pagination": {"page": page, "limit": limit, "total": total},
-            }
-        )
+        pagination = PagePagination(request, items_key="tasks")
+        rows = pagination.slice(system_tasks_recent())
+        return pagination.response(SystemTaskSerializer(rows, many=True).data)
 
     @extend_schema(
         request=SystemTaskCreateInputSerializer, responses={202: SystemTaskQueuedSerializer}
@@ -159,7 +152,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: 200 when the database and Redis both answer within 1 s, else 503."""
-    results = run_probes(timeout=1.0)
+    results = readiness_probes_run(timeout=1.0)
     checks = {
         r.name: {"ok": r.ok, "latency_ms": r.latency_ms, **({"error": r.error} if r.error else {})}
         for r in results

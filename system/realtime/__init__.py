@@ -10,16 +10,22 @@ resume.
 - `log`: reads of the event log, and the per-process window of its newest entries that lets
   every connection of a process fill gaps without a query of its own.
 - `hub`: the one live-events subscription of a ws process and its local fan-out.
-- `wire`: an event's WebSocket frame, made once and written straight to daphne's sockets.
-- `consumer`: the connection itself.
+- `delivery`: one connection's events, without sockets: the cursor, catch-up of wake-ups it
+  could not take at once, replay and resume, the ids already sent, its subscriptions and its
+  hub groups. It writes each event's JSON (made once per process) through a `send` it is given.
+- `consumer`: the connection itself, a JSON consumer over a `Delivery`: authentication,
+  commands and their rate limit, close codes, error replies.
 
 Delivery in one paragraph: live events reach a connection through the process's hub (`hub`:
 one Redis pub/sub subscription per ws process, fanned out locally to the connections that
-joined the event's groups; `wire` writes the frame straight to daphne's socket), but only as a
-wake-up. The connection keeps a cursor (every event it may see up to that id has been
-delivered) and, on each live event, delivers from the log window everything in (cursor, id]
-that matches its subscriptions, in id order. A wake-up that never came is therefore
-delivered when the next one arrives, or by the periodic sync when none does. Event ids commit
-in id order (event_emit's advisory lock; SQLite serialises writers), so once id N is visible
-every smaller id is settled and the window never misses a late commit.
+joined the event's groups), but only as a wake-up. The connection's `Delivery` keeps a cursor
+(every event it may see up to that id has been delivered) and, on each live event, delivers
+from the log window everything in (cursor, id] that matches its subscriptions, in id order,
+through the public ASGI `send`. A wake-up that never came is therefore delivered when the next
+one arrives, or by the periodic sync when none does. Event ids commit in id order
+(event_emit's advisory lock; SQLite serialises writers), so once id N is visible every smaller
+id is settled and the window never misses a late commit.
+
+This room may import the kernel, the eventlog, auth, and the product apps' selectors and
+services only.
 """

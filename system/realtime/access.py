@@ -1,11 +1,10 @@
 """Which logged events a principal may see: the REST API's rules, applied to event scopes.
 
 - Session events (scope `session_id`/`owner_id`): the session's owner (user pk == owner_id)
-  and admins.
+  and admins: sessions_app.selectors.session_visible_to.
 - Channel events (`channel_id`): principals whose roles may read messages (the policy's
-  `channels.messages.list`) and who see the channel: public channels, private and direct ones
-  they are a member of (by username), every channel for admins, as
-  messaging.selectors.channels_visible.
+  `channels.messages.list`) and who see the channel: messaging.selectors.channel_visible_to,
+  the rule the REST API's channels_visible applies in SQL.
 - Agent events (`agent_id`): principals whose roles may read agents (`agents.read`: admin,
   agent_manager, messaging, system_monitor).
 - Anything else (no scope): admins only.
@@ -13,22 +12,22 @@
 Checking a delivery never queries the database per connection: roles are resolved against the
 policy when the connection authenticates and on every credential re-check, and channel
 visibility comes from a per-process directory of channels (type and members) shared by all
-connections and refreshed after WS_AUTH_RECHECK_SECONDS.
+connections, refreshed after WS_AUTH_RECHECK_SECONDS and forgotten at once when a channel's
+members change (system.realtime.control).
 """
 
 import asyncio
 import time
-import uuid
 import weakref
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.db.models import Q
 
-from messaging.models import Channel, ChannelMember
-from sessions_app.models import Session
+from messaging.selectors import ChannelAudience, channel_audience
+from sessions_app.selectors import session_visible_to
 from system.kernel.policy import get_policy
-from system.realtime.auth import Principal
+from system.kernel.principal import Principal
 from system.realtime.log import LoggedEvent
 
 READ_AGENTS = "agents.read"
@@ -64,36 +63,16 @@ def grants_for(principal: Principal) -> Grants:
     )
 
 
-@dataclass(frozen=True)
-class ChannelAccess:
-    public: bool
-    members: frozenset[str]
-
-    def visible_to(self, principal: Principal) -> bool:
-        return principal.is_admin or self.public or principal.username in self.members
-
-
-def _channel_access(channel_id: str) -> ChannelAccess | None:
-    kind = Channel.objects.filter(pk=channel_id).values_list("type", flat=True).first()
-    if kind is None:
-        return None
-    if kind == Channel.Type.PUBLIC:
-        return ChannelAccess(public=True, members=frozenset())
-    members = ChannelMember.objects.filter(channel_id=channel_id).values_list(
-        "member_id", flat=True
-    )
-    return ChannelAccess(public=False, members=frozenset(members))
-
-
 class ChannelDirectory:
-    """Type and members of the channels this process's connections deliver events of, cached
-    for `ttl` seconds; concurrent lookups of one channel share one query."""
+    """Type and members of the channels this process's connections deliver events of
+    (messaging.selectors.channel_audience), cached for `ttl` seconds; concurrent lookups of one
+    channel share one query."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, ChannelAccess | None]] = {}
+        self._cache: dict[str, tuple[float, ChannelAudience | None]] = {}
         self._pending: dict[str, asyncio.Future] = {}
 
-    def peek(self, channel_id: str, *, ttl: float) -> tuple[bool, ChannelAccess | None]:
+    def peek(self, channel_id: str, *, ttl: float) -> tuple[bool, ChannelAudience | None]:
         """(True, the cached answer) when one younger than `ttl` is at hand; (False, None)
         when only `get` can tell."""
         cached = self._cache.get(channel_id)
@@ -101,7 +80,7 @@ class ChannelDirectory:
             return True, cached[1]
         return False, None
 
-    async def get(self, channel_id: str, *, ttl: float) -> ChannelAccess | None:
+    async def get(self, channel_id: str, *, ttl: float) -> ChannelAudience | None:
         cached = self._cache.get(channel_id)
         if cached is not None and time.monotonic() - cached[0] < ttl:
             return cached[1]
@@ -113,7 +92,7 @@ class ChannelDirectory:
         future = asyncio.get_running_loop().create_future()
         self._pending[channel_id] = future
         try:
-            access = await database_sync_to_async(_channel_access)(channel_id)
+            access = await database_sync_to_async(channel_audience)(channel_id=channel_id)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -122,13 +101,22 @@ class ChannelDirectory:
             future.exception()  # marked retrieved: the waiters query for themselves
             raise
         finally:
-            if self._pending.get(channel_id) is future:
+            # Not ours any more when `forget` ran meanwhile: the answer may predate the change.
+            current = self._pending.get(channel_id) is future
+            if current:
                 del self._pending[channel_id]
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[channel_id] = (time.monotonic(), access)
+        if current:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[channel_id] = (time.monotonic(), access)
         future.set_result(access)
         return access
+
+    def forget(self, channel_id: str) -> None:
+        """The channel's members or type changed (system.realtime.control): the next lookup
+        queries, and a lookup already in flight does not fill the cache."""
+        self._cache.pop(channel_id, None)
+        self._pending.pop(channel_id, None)
 
 
 _directories: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChannelDirectory]" = (
@@ -157,8 +145,6 @@ class Access:
     async def channel_visible(self, channel_id: str, *, fresh: bool = False) -> bool:
         if not self.grants.read_messages:
             return False
-        if self.principal.is_admin:
-            return True
         if self.directory is None:
             self.directory = channel_directory()
         access = await self.directory.get(channel_id, ttl=0.0 if fresh else self.ttl)
@@ -171,7 +157,7 @@ class Access:
         if principal.is_admin:
             return True
         if entry.session_id is not None or entry.owner_id is not None:
-            return entry.owner_id is not None and entry.owner_id == principal.user_id
+            return session_visible_to(principal=principal, owner_id=entry.owner_id)
         if entry.channel_id is not None:
             if not self.grants.read_messages:
                 return False
@@ -186,33 +172,25 @@ class Access:
         return False
 
     async def visible(self, entry: LoggedEvent) -> bool:
-        principal = self.principal
-        if principal.is_admin:
-            return True
-        if entry.session_id is not None or entry.owner_id is not None:
-            return entry.owner_id is not None and entry.owner_id == principal.user_id
-        if entry.channel_id is not None:
-            return await self.channel_visible(entry.channel_id)
-        if entry.agent_id is not None:
-            return self.grants.read_agents
-        return False
+        known = self.visible_now(entry)
+        if known is not None:
+            return known
+        assert entry.channel_id is not None  # only a channel lookup is left undecided
+        return await self.channel_visible(entry.channel_id)
 
     def log_filter(self) -> Q | None:
         """A superset of `visible` in SQL, to narrow replays (None: no restriction)."""
         if self.principal.is_admin:
             return None
         unowned = Q(owner_id__isnull=True, session_id__isnull=True)
+        # session_visible_to over the log's own scope column (the owner's user id).
         allowed = Q(owner_id=self.principal.user_id)
         if self.grants.read_messages:
+            # Residual SQL: every channel event, not only those of visible channels. `visible`
+            # decides each one with channel_visible_to from the directory's cached audience; a
+            # join to the current memberships could disagree with that cached answer, and would
+            # cost a membership join per replay.
             allowed |= unowned & Q(channel_id__isnull=False)
         if self.grants.read_agents:
             allowed |= unowned & Q(channel_id__isnull=True, agent_id__isnull=False)
         return allowed
-
-
-def session_owned_by(session_id: uuid.UUID, principal: Principal) -> bool:
-    """Whether the principal may watch this session (its owner, or an admin). Sessions that do
-    not exist answer False, as for any other principal: existence does not leak."""
-    if principal.is_admin:
-        return True
-    return Session.objects.filter(pk=session_id, owner_id=principal.user_id).exists()

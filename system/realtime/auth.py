@@ -3,11 +3,11 @@
 Credentials come, in this order, from the `token` query parameter (what the spec and browsers
 use), the `Authorization` header (`Bearer <jwt>` or `ApiKey <key>`) or `X-API-KEY` (servers and
 CLIs), or the first message, `{"command": "auth", "token": ...}`. Everything here is synchronous
-ORM code: the consumer calls it through `database_sync_to_async`.
+ORM code: the consumer calls it through `database_sync_to_async`. The principal is the
+kernel's, built by the same constructors as a REST request's (system.kernel.principal).
 """
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,39 +18,12 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from system.auth.authentication import ApiKeyAuthentication, split_key
-from system.kernel.roles import ADMIN, ROLES
+from system.kernel.principal import Principal, principal_for_api_key, principal_for_jwt
 from system.models import ApiKey
 
 
 class AuthenticationError(Exception):
     """Bad, expired or revoked credentials; the message is safe to send as the close reason."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: int
-    username: str
-    roles: frozenset[str]
-    api_key_id: int | None = None
-    # A JWT's `exp`, or an API key's expiry; None for a key that never expires.
-    expires_at: datetime | None = None
-
-    @property
-    def label(self) -> str:
-        """The same label as system.principals.principal_id: the rate-limit bucket."""
-        return f"key:{self.api_key_id}" if self.api_key_id is not None else f"user:{self.user_id}"
-
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN in self.roles
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.label,
-            "type": "api_key" if self.api_key_id is not None else "user",
-            "username": self.username,
-            "roles": sorted(self.roles),
-        }
 
 
 def query_param(scope: dict[str, Any], name: str) -> str | None:
@@ -88,13 +61,7 @@ def _from_api_key(raw: str) -> Principal:
         user, key = ApiKeyAuthentication()._authenticate_key(raw)
     except AuthenticationFailed as exc:
         raise AuthenticationError(str(exc.detail)) from None
-    return Principal(
-        user_id=user.pk,
-        username=user.get_username(),
-        roles=key.role_set,
-        api_key_id=key.pk,
-        expires_at=key.expires_at,
-    )
+    return principal_for_api_key(key, user=user)
 
 
 def _from_jwt(raw: str) -> Principal:
@@ -104,14 +71,7 @@ def _from_jwt(raw: str) -> Principal:
         user = authentication.get_user(token)
     except (InvalidToken, TokenError, AuthenticationFailed):
         raise AuthenticationError("Invalid or expired token.") from None
-    # As system.principals.request_roles: the roles the token was issued with.
-    roles = frozenset(r for r in token.payload.get("roles", []) if r in ROLES)
-    return Principal(
-        user_id=user.pk,
-        username=user.get_username(),
-        roles=roles,
-        expires_at=datetime.fromtimestamp(token.payload["exp"], tz=UTC),
-    )
+    return principal_for_jwt(user, token.payload)
 
 
 def principal_authenticate(*, token: Any) -> Principal:
@@ -134,7 +94,7 @@ def principal_check(*, principal: Principal) -> Principal:
         if key is None or not key.is_usable(now) or not key.owner.is_active:
             raise AuthenticationError("API key revoked or expired.")
         if key.expires_at != principal.expires_at:
-            return Principal(**{**principal.__dict__, "expires_at": key.expires_at})
+            return replace(principal, expires_at=key.expires_at)
         return principal
     if principal.expires_at is not None and principal.expires_at <= now:
         raise AuthenticationError("Token expired.")

@@ -2,19 +2,19 @@
 
 `system.events.publish_many` sends committed event ids with their groups on one pub/sub
 channel. Each event loop (daphne runs one per process; tests one per test) has one `Hub`: a
-task holding the only subscription, and a registry group -> connections that replaces
-channel-layer groups for events. Per message the hub brings the shared log window up to the
-newest id (one query for the whole process), then wakes each connection concerned once, with
-the highest id that concerns it. A woken connection delivers from the window itself, in id
-order from its cursor (see consumer.py), so a wake-up the hub never got (Redis away, a message
-published while the subscription was being re-made) costs latency, never an event: the next
-wake-up or the connection's periodic sync delivers it. After re-subscribing, the hub wakes every
-connection up to the log head at once.
+task holding the only subscription, and a registry group -> members (each connection's
+`Delivery`) that replaces channel-layer groups for events. Per message the hub brings the
+shared log window up to the newest id (one query for the whole process), then wakes each member
+concerned once, with the highest id that concerns it. A woken member delivers from the window
+itself, in id order from its cursor (see delivery.py), so a wake-up the hub never got (Redis
+away, a message published while the subscription was being re-made) costs latency, never an
+event: the next wake-up or the connection's periodic sync delivers it. After re-subscribing,
+the hub wakes every member up to the log head at once.
 
 Wake-ups run one after the other in the hub's task and must not wait on anything slow: a
-connection that can deliver from memory does so there (the sends do not block under daphne,
-which buffers), one that cannot (busy with a command, behind the window) hands the wake-up to a
-task of its own.
+member that can deliver from memory does so there (its sends through ASGI do not wait under
+daphne, which buffers), one that cannot (busy with a command, behind the window) hands the
+wake-up to a task of its own.
 """
 
 import asyncio
@@ -38,11 +38,7 @@ POLL_SECONDS = 5.0
 
 
 class Member(Protocol):
-    """A connection as the hub sees it."""
-
-    def live_now(self, upto: int, plans: dict) -> bool:
-        """`live` when it can be done without awaiting (True), else False. `plans` is shared
-        by the members woken by one message (see the consumer)."""
+    """A connection as the hub sees it (system.realtime.delivery.Delivery)."""
 
     async def live(self, upto: int) -> None:
         """Events up to `upto` (at least) are committed and in the window: deliver them.
@@ -180,11 +176,9 @@ class Hub:
             await self._wake(dict.fromkeys(self.groups_of, window.end))
 
     async def _wake(self, wakes: dict[Member, int]) -> None:
-        plans: dict = {}
         for member, upto in wakes.items():
             try:
-                if not member.live_now(upto, plans):
-                    await member.live(upto)
+                await member.live(upto)
             except Exception:  # one connection's failure is not the others'
                 logger.exception("live delivery to %r failed", member)
 

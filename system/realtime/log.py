@@ -25,7 +25,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Max, Min, Q
 
 from system.models import EventLogEntry
-from system.realtime import wire
 
 _FIELDS = (
     "event_id",
@@ -53,7 +52,6 @@ class LoggedEvent:
     session_id: str | None
     owner_id: int | None
     _text: str | None = field(default=None, repr=False)
-    _frame: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_row(cls, row: tuple) -> "LoggedEvent":
@@ -94,12 +92,6 @@ class LoggedEvent:
         if self._text is None:
             self._text = json.dumps(self.message(), cls=DjangoJSONEncoder)
         return self._text
-
-    def frame(self) -> bytes:
-        """`text()` as a WebSocket frame, made once for every connection (realtime.wire)."""
-        if self._frame is None:
-            self._frame = wire.frame(self.text())
-        return self._frame
 
 
 def log_entries(*, after: int, upto: int | None = None, where: Q | None = None, limit: int):
@@ -181,6 +173,12 @@ class LogWindow:
                 if len(fetched) < self.FETCH:
                     break  # everything committed is in; `upto` itself may have been pruned
             self._refreshed_at = time.monotonic()
+
+    def head(self, newest: int | None) -> int:
+        """The log's head given its newest id: the window's end when that is higher, for
+        entries this process read that have since left the table (all pruned, or the table
+        emptied): ids are never reused, so nothing at or below it is new."""
+        return max(newest or 0, self.end or 0)
 
     def start_at(self, head: int) -> None:
         """Begin an unused window, empty, at `head` (a committed id read from the log): the

@@ -9,10 +9,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db.models import Q
 
+from sessions_app.selectors import session_owned_by
 from system.eventlog.events import FIREHOSE_GROUP
 from system.kernel.exceptions import DomainError, PermissionDeniedError
-from system.realtime.access import Access, session_owned_by
-from system.realtime.auth import Principal
+from system.kernel.principal import Principal
+from system.realtime.access import Access
 from system.realtime.log import LoggedEvent
 
 ANY_EVENT = "*"
@@ -151,6 +152,6 @@ async def subscription_authorize(subscription: Subscription, access: Access) -> 
     ):
         raise _denied("no access to this channel.", channel_id=subscription.channel_id)
     if subscription.session_id is not None and not await database_sync_to_async(session_owned_by)(
-        uuid.UUID(subscription.session_id), principal
+        principal=principal, session_id=uuid.UUID(subscription.session_id)
     ):
         raise _denied("only the session's owner may watch it.", session_id=subscription.session_id)

@@ -102,6 +102,7 @@ def run_stack(
         "WS_PORT": str(ws_port),
         "VAR_DIR": str(tmp_dir),
         "WEB_CONCURRENCY": "1",
+        "WS_CONCURRENCY": "2",  # two daphne processes on one socket, as on a 2-core machine
         "WORKER_CONCURRENCY": "1",
     }
     for key, value in env_overrides.items():

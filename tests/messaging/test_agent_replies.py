@@ -12,7 +12,7 @@ from messaging.services import (
     agent_reply_store,
     agents_to_answer,
     channel_create,
-    message_post,
+    message_post_internal,
 )
 from messaging.tasks import agent_reply
 from system.models import EventLogEntry
@@ -43,9 +43,7 @@ def channel(make_user, mimi):
 
 
 def say(channel, content="What should we focus on in Q4?", sender="user-1", **kwargs) -> Message:
-    return message_post(
-        channel=channel, sender_id=sender, content=content, actor_roles=None, **kwargs
-    )
+    return message_post_internal(channel=channel, sender_id=sender, content=content, **kwargs)
 
 
 def test_a_running_agent_member_answers_a_user_message(

@@ -11,7 +11,7 @@ from agents.models import UsageRecord
 from agents.services import agent_create, agent_start, agent_update
 from config.celery import app as celery_app
 from messaging.models import Message
-from messaging.services import channel_create, message_post
+from messaging.services import channel_create, message_record
 from messaging.tasks import agent_reply
 
 pytestmark = pytest.mark.embedded
@@ -33,13 +33,7 @@ def channel(make_user, mimi):
 
 
 def say(channel, content: str, sender: str = "user-1") -> Message:
-    return message_post(
-        channel=channel,
-        sender_id=sender,
-        content=content,
-        actor_roles=None,
-        request_replies=False,
-    )
+    return message_record(channel=channel, sender_id=sender, content=content)
 
 
 @pytest.mark.django_db

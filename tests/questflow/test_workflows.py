@@ -10,7 +10,7 @@ from agents.runtime import router_reload
 from agents.services import agent_create, agent_start, agent_stop
 from config.celery import app as celery_app
 from questflow.models import Workflow, WorkflowStep
-from questflow.services import _step_prompt as step_prompt
+from questflow.services.workflows import _step_prompt as step_prompt
 from questflow.tasks import run_workflow_step
 from system.devserver.embedded_redis import free_port
 from system.models import EventLogEntry

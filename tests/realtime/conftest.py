@@ -183,13 +183,50 @@ def public(alice):
 
 @pytest.fixture
 def connect(open_socket, jwt_for, alice):
-    """await connect(**query) → alice's socket (a JWT); test_subscriptions overrides it with
-    one that takes the user."""
+    """await connect(**query) → alice's socket (a JWT)."""
 
     async def connect_(**query):
         return await open_socket(token=await jwt_for(alice), **query)
 
     return connect_
+
+
+@pytest.fixture
+def connect_as(open_socket, jwt_for):
+    """await connect_as(user) → a socket authenticated with a JWT of that user (its roles)."""
+
+    async def connect_(user):
+        return await open_socket(token=await jwt_for(user))
+
+    return connect_
+
+
+# --- the others: bob (messaging), root (admin), nobody (no role), a monitor, alice's board ----
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob", roles=("messaging",))
+
+
+@pytest.fixture
+def root(make_user):
+    return make_user("root", roles=("admin",))
+
+
+@pytest.fixture
+def nobody(make_user):
+    return make_user("nobody")
+
+
+@pytest.fixture
+def monitor(make_user):
+    return make_user("monitor", roles=("system_monitor",))
+
+
+@pytest.fixture
+def private(alice):
+    return channel_create(name="board", type="private", members=["alice"], actor=alice)
 
 
 async def received_ids(socket, count: int) -> list[int]:

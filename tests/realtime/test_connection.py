@@ -128,6 +128,14 @@ async def test_a_first_message_that_is_not_auth_closes_with_4401(open_socket):
     assert await socket.closed() == (4401, "Authentication required.")
 
 
+async def test_a_first_frame_that_is_not_json_closes_with_4401(open_socket):
+    socket = await open_socket(established=False)
+
+    await socket.communicator.send_to(text_data="{not json")
+
+    assert await socket.closed() == (4401, "Authentication required.")
+
+
 async def test_no_credentials_within_the_auth_timeout_closes_with_4401(open_socket, settings):
     settings.WS_AUTH_TIMEOUT_SECONDS = 0.1
 
@@ -173,6 +181,31 @@ async def test_deactivating_the_user_ends_a_jwt_connection(open_socket, alice, j
     await database_sync_to_async(alice.save)()
 
     assert await socket.closed() == (4401, "User inactive.")
+
+
+async def test_deactivating_a_user_closes_their_sockets_without_waiting_for_the_recheck(
+    open_socket, alice, jwt_for, key_for, settings
+):
+    settings.WS_AUTH_RECHECK_SECONDS = 3600  # only the channel layer can be this quick
+    by_jwt = await open_socket(token=await jwt_for(alice))
+    by_key = await open_socket(token=await key_for(alice, "messaging"))
+
+    alice.is_active = False
+    await database_sync_to_async(alice.save)()
+
+    assert await by_jwt.closed() == (4401, "User inactive.")
+    assert await by_key.closed() == (4401, "API key revoked or expired.")
+
+
+async def test_revoking_an_api_key_closes_its_socket_without_waiting_for_the_recheck(
+    open_socket, alice, key_for, settings
+):
+    settings.WS_AUTH_RECHECK_SECONDS = 3600
+    socket = await open_socket(token=await key_for(alice, "messaging"))
+
+    await database_sync_to_async(lambda: api_key_revoke(api_key=ApiKey.objects.get(owner=alice)))()
+
+    assert await socket.closed() == (4401, "API key revoked or expired.")
 
 
 # --- origins ------------------------------------------------------------------------------

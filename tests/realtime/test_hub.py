@@ -17,7 +17,6 @@ from messaging.services import channel_create
 from system.eventlog import events
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit_many
-from system.realtime import wire
 from system.realtime.hub import client_name, hub
 from tests.realtime.conftest import emit, emit_now, received_ids
 
@@ -209,12 +208,12 @@ async def test_a_wake_up_for_an_id_this_log_never_had_loses_nothing(connect, pub
 async def test_a_socket_busy_with_a_command_gets_the_event_after_it(connect, public):
     socket = await connect()
     await socket.subscribe("message", channel_id=str(public.channel_id))
-    consumer = next(iter(hub().groups_of))
+    delivery = next(iter(hub().groups_of))
 
-    async with consumer.lock:  # as a subscribe or resume in progress would
+    async with delivery.turn():  # as a subscribe or resume in progress would
         event_id = await emit("new_message", {}, channel_id=public.channel_id)
         for _ in range(100):  # the hub heard it, found the socket busy, and moved on
-            if consumer.pending or consumer.catch_up is not None:
+            if delivery.pending or delivery.catch_up is not None:
                 break
             await asyncio.sleep(0.01)
         assert await socket.nothing_pending()
@@ -261,37 +260,12 @@ def test_publishing_from_many_threads_at_once_is_safe(transactional_db, settings
     assert sorted(ids) == sorted(n * 1000 + i for n in range(4) for i in range(50))
 
 
-# --- the direct write path (daphne) -----------------------------------------------------------
+# --- fan-out --------------------------------------------------------------------------------
 
 
-def test_a_frame_is_an_unmasked_final_text_frame_of_the_right_length():
-    for size, header in ((5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70_000, None)):
-        text = "é" * (size // 2) + "x" * (size % 2)
-        data = wire.frame(text)
-        payload = text.encode()
-        if header is None:  # 64-bit length
-            header = b"\x81\x7f" + len(payload).to_bytes(8, "big")
-        assert data == header + payload
-
-
-def test_other_asgi_servers_get_no_direct_writer():
-    async def send(message):
-        pass
-
-    assert wire.direct_writer(send) is None
-
-
-async def test_the_direct_path_writes_each_wanted_event_once_in_order(connect, public, alice):
+async def test_live_events_of_a_filtered_subscription_arrive_once_in_order(connect, public, alice):
     socket = await connect()
     await socket.subscribe("message", channel_id=str(public.channel_id))
-    consumer = next(iter(hub().groups_of))
-    frames: list[bytes] = []
-
-    def write(data: bytes) -> bool:
-        frames.append(data)
-        return True
-
-    consumer.write_frame = write  # as under daphne
     other = await database_sync_to_async(channel_create)(
         name="other", type="public", members=[], actor=alice
     )
@@ -302,29 +276,13 @@ async def test_the_direct_path_writes_each_wanted_event_once_in_order(connect, p
         if channel is public:
             ids.append(event_id)
     ids.append(await emit("new_message", {"n": 6}, channel_id=public.channel_id))
-    for _ in range(200):
-        if len(frames) == len(ids):
-            break
-        await asyncio.sleep(0.01)
 
-    assert [json.loads(f[2:])["event_id"] for f in frames] == ids
-    assert await socket.nothing_pending()  # nothing went through ASGI as well
-
-
-async def test_when_the_direct_path_declines_the_event_goes_through_asgi(connect, public):
-    socket = await connect()
-    await socket.subscribe("message", channel_id=str(public.channel_id))
-    consumer = next(iter(hub().groups_of))
-    consumer.write_frame = lambda data: False  # e.g. data already queued by daphne
-
-    event_id = await emit("new_message", {}, channel_id=public.channel_id)
-
-    assert await received_ids(socket, 1) == [event_id]
+    assert await received_ids(socket, len(ids)) == ids
     assert await socket.nothing_pending()
 
 
 async def test_sockets_woken_together_each_get_what_they_may_see(
-    connect, open_socket, jwt_for, make_user, alice
+    connect, open_socket, jwt_for, make_user, alice, public
 ):
     bob = await database_sync_to_async(make_user)("bob", roles=("messaging",))
     private = await database_sync_to_async(channel_create)(
@@ -335,21 +293,13 @@ async def test_sockets_woken_together_each_get_what_they_may_see(
         "alice-2": await connect(),
         "bob": await open_socket(token=await jwt_for(bob)),
     }
-    frames: dict[str, list[int]] = {name: [] for name in sockets}
     for socket in sockets.values():
         await socket.subscribe("message")
-    # The consumers in the order they subscribed, each writing "directly".
-    for name, consumer in zip(sockets, list(hub().groups_of), strict=True):
-        consumer.write_frame = lambda data, name=name: (
-            not frames[name].append(json.loads(data[2:])["event_id"])
-        )
 
     secret = await emit("new_message", {}, channel_id=private.channel_id)
     both = await asyncio.to_thread(emit_batch, private, 1)  # the one after, in one message
-    for _ in range(200):
-        if len(frames["alice-2"]) == 2:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)
+    marker = await emit("new_message", {}, channel_id=public.channel_id)
 
-    assert frames == {"alice-1": [secret, *both], "alice-2": [secret, *both], "bob": []}
+    assert await received_ids(sockets["alice-1"], 3) == [secret, *both, marker]
+    assert await received_ids(sockets["alice-2"], 3) == [secret, *both, marker]
+    assert await received_ids(sockets["bob"], 1) == [marker]

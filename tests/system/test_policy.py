@@ -16,6 +16,7 @@ from system.kernel.access import get_visible_or_404, visible_to
 from system.kernel.exceptions import NotFound
 from system.kernel.permissions import policy_action_of
 from system.kernel.policy import PolicyError, get_policy, policy_parse, policy_reload
+from system.kernel.principal import principal_from_request
 from system.kernel.roles import ROLES
 from system.kernel.views import api_not_found, websocket_upgrade_required
 from system.models import ApiKey
@@ -189,16 +190,16 @@ def test_owner_sees_own_objects_admin_sees_all_others_get_404(make_user, make_ap
     bobs_key = make_api_key(["messaging"], owner=bob)
     bobs_row = ApiKey.objects.get(prefix=bobs_key.split("_")[1])
 
-    def request_as(key: str):
+    def principal_of(key: str):
         request = APIRequestFactory().get("/", HTTP_X_API_KEY=key)
-        return APIView().initialize_request(request)
+        return principal_from_request(APIView().initialize_request(request))
 
-    as_bob = request_as(bobs_key)
-    as_admin = request_as(make_api_key(["admin"]))
-    as_alice = request_as(make_api_key(["messaging"], owner=alice))
+    as_bob = principal_of(bobs_key)
+    as_admin = principal_of(make_api_key(["admin"]))
+    as_alice = principal_of(make_api_key(["messaging"], owner=alice))
 
-    assert list(visible_to(ApiKey.objects.all(), as_bob)) == [bobs_row]
-    assert visible_to(ApiKey.objects.all(), as_admin).count() == 4
-    assert get_visible_or_404(ApiKey.objects.all(), as_admin, pk=bobs_row.pk) == bobs_row
+    assert list(visible_to(ApiKey.objects.all(), principal=as_bob)) == [bobs_row]
+    assert visible_to(ApiKey.objects.all(), principal=as_admin).count() == 4
+    assert get_visible_or_404(ApiKey.objects.all(), principal=as_admin, pk=bobs_row.pk) == bobs_row
     with pytest.raises(NotFound):
-        get_visible_or_404(ApiKey.objects.all(), as_alice, pk=bobs_row.pk)
+        get_visible_or_404(ApiKey.objects.all(), principal=as_alice, pk=bobs_row.pk)

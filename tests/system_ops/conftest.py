@@ -12,7 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from config.celery import app as celery_app
 from system.devserver.embedded_redis import free_port
 from system.kernel.redis_client import get_redis
-from system.ops.status import HEARTBEAT_INDEX_KEY, status_cache_clear, worker_heartbeat_write
+from system.ops.heartbeat import HEARTBEAT_INDEX_KEY, worker_heartbeat_write
+from system.ops.status import status_cache_clear
 
 _PATTERNS = ("371os:reqstats:*", "371os:heartbeat:*", "371os:ver:system-status:*")
 

@@ -10,7 +10,8 @@ from django.conf import settings as django_settings
 
 from agents.runtime import get_router, router_reload
 from system.kernel import policy
-from system.kernel.policy import config_version, config_version_bump, get_policy
+from system.kernel.policy import get_policy
+from system.kernel.reload import config_version, config_version_bump
 
 pytestmark = [pytest.mark.embedded]
 

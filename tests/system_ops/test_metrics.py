@@ -6,8 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agents.services import agent_create, agent_start
 from system.kernel.redis_client import get_redis
 from system.kernel.tasks import ping
-from system.ops import metrics
-from system.ops.metrics import CELERY_OUTCOMES_KEY, task_outcome_counting_start, websocket_connected
+from system.ops.metrics import CELERY_OUTCOMES_KEY, task_outcome_counting_start
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
@@ -59,18 +58,6 @@ def test_requests_are_counted_by_route_method_and_status_with_latency(client, me
     assert value(
         durations, "os371_http_request_duration_seconds_count", route="healthz", method="GET"
     )
-
-
-def test_websocket_gauge_follows_the_helpers(client, metrics_on):
-    before = value(scrape(client)["os371_websocket_connections"], "os371_websocket_connections")
-    websocket_connected()
-    websocket_connected()
-    metrics.websocket_disconnected()
-
-    after = value(scrape(client)["os371_websocket_connections"], "os371_websocket_connections")
-
-    metrics.websocket_disconnected()
-    assert after == before + 1
 
 
 def test_celery_task_outcomes_are_counted_across_processes_in_redis(client, metrics_on):

@@ -8,12 +8,8 @@ import pytest
 import time_machine
 
 from agents.services import agent_create, agent_start
-from system.ops.status import (
-    STATUS_BUCKET_SECONDS,
-    heartbeat_fresh_seconds,
-    status_cache_clear,
-    worker_heartbeat_write,
-)
+from system.ops.heartbeat import heartbeat_fresh_seconds, worker_heartbeat_write
+from system.ops.status import STATUS_BUCKET_SECONDS, status_cache_clear
 
 pytestmark = [pytest.mark.embedded]
 

@@ -1,11 +1,9 @@
-"""QuestFlow: workflows over agents, C-suite meetings, Akash deployments."""
+"""Workflows: a template's or the caller's steps, run one step per Celery task."""
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
@@ -13,11 +11,9 @@ from django.utils import timezone
 
 from agents.exceptions import AgentBudgetExceeded, AgentRuntimeError
 from agents.models import Agent
-from agents.roster import ROSTER
 from agents.runtime import ChatMessage
 from agents.services import agent_complete
-from questflow import akash
-from questflow.models import Deployment, Meeting, Workflow, WorkflowStep
+from questflow.models import Workflow, WorkflowStep
 from questflow.templates import StepSpec, template_by_name, workflow_templates
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
@@ -29,14 +25,6 @@ MAX_INSTRUCTION = 4000
 MAX_INPUT_BYTES = 16 * 1024
 
 
-def _unique_id(prefix: str, model: type) -> str:
-    """The spec's "<prefix>-<milliseconds>", bumped by a millisecond on a clash."""
-    millis = int(time.time() * 1000)
-    while model.objects.filter(pk=f"{prefix}-{millis}").exists():
-        millis += 1
-    return f"{prefix}-{millis}"
-
-
 class WorkflowNotFound(NotFound):
     code = "workflow_not_found"
     message = "Workflow not found."
@@ -45,11 +33,6 @@ class WorkflowNotFound(NotFound):
 class WorkflowNotActive(Conflict):
     code = "workflow_not_active"
     message = "The workflow has already finished."
-
-
-class ParticipantsNotRunning(Conflict):
-    code = "participants_not_running"
-    message = "Some meeting participants have no running agent."
 
 
 def _emit(workflow: Workflow, step: WorkflowStep | None = None, **extra: Any) -> None:
@@ -263,183 +246,3 @@ def _complete_step(
     if finished or workflow.status not in Workflow.ACTIVE:
         return StepOutcome(None, False)
     return StepOutcome(step.position + 1, False)
-
-
-# --- C-suite meetings ---------------------------------------------------------------------
-
-DEFAULT_PARTICIPANTS = ("ceo_mimi", "cto_alex", "cfo_cash", "cmo_anova")
-DEFAULT_AGENDA = ("Review quarterly performance", "Discuss new initiatives")
-_TITLES = {
-    "CEO": "ceo_mimi",
-    "CFO": "cfo_cash",
-    "CTO": "cto_alex",
-    "CMO": "cmo_anova",
-    "CLO": "clo_sage",
-    "CGO": "cgo_agent",
-    "CPO": "cpo_agent",
-    "CCO": "cco_agent",
-    "CRO": "cro_agent",
-}
-
-
-def _participant_type(ref: str) -> str:
-    return _TITLES.get(ref.upper(), ref)
-
-
-def meeting_prepare(
-    *, participants: Any, agenda: Any, topic: Any, actor: AbstractBaseUser
-) -> tuple[Meeting, list[Agent]]:
-    """Validate and store a meeting about to run; 409 when a participant role has no running
-    agent."""
-    refs = participants if participants is not None else list(DEFAULT_PARTICIPANTS)
-    items = agenda if agenda is not None else list(DEFAULT_AGENDA)
-    if (
-        not isinstance(refs, list)
-        or not 1 <= len(refs) <= 9
-        or not all(isinstance(r, str) for r in refs)
-    ):
-        raise ValidationFailed(
-            details={"participants": ["1 to 9 roles (CEO, CTO …) or agent types."]}
-        )
-    if (
-        not isinstance(items, list)
-        or not 1 <= len(items) <= 10
-        or not all(isinstance(i, str) and 1 <= len(i) <= 300 for i in items)
-    ):
-        raise ValidationFailed(details={"agenda": ["1 to 10 items of 1 to 300 characters."]})
-    if topic is not None and (not isinstance(topic, str) or len(topic) > 200):
-        raise ValidationFailed(details={"topic": ["At most 200 characters."]})
-    types = list(dict.fromkeys(_participant_type(r) for r in refs))
-    if "ceo_mimi" not in types:
-        types.insert(0, "ceo_mimi")  # the CEO chairs and states the outcomes
-    agents, missing = [], []
-    for agent_type in types:
-        agent = (
-            Agent.objects.filter(type=agent_type, status=Agent.Status.RUNNING)
-            .order_by("created_at")
-            .first()
-        )
-        (agents.append(agent) if agent else missing.append(agent_type))
-    if missing:
-        raise ParticipantsNotRunning(details={"missing": missing})
-    meeting = Meeting.objects.create(
-        meeting_id=_unique_id("meeting", Meeting),
-        topic=topic or "",
-        participants=[_participant(a) for a in agents],
-        agenda=items,
-        created_by=actor,
-    )
-    return meeting, agents
-
-
-def _participant(agent: Agent) -> dict[str, str]:
-    return {"title": ROSTER[agent.type].title, "agent_id": str(agent.agent_id), "name": agent.name}
-
-
-def _say(agent: Agent, prompt: str) -> str:
-    return agent_complete(agent=agent, conversation=[ChatMessage(role="user", content=prompt)]).text
-
-
-def meeting_run(*, meeting: Meeting, agents: list[Agent]) -> Meeting:
-    """Each participant speaks on each agenda item, seeing what was said so far; the CEO then
-    states one outcome per item. The transcript is saved as it grows."""
-    meeting.transcript, meeting.outcomes = [], []  # a re-run (redelivered task) starts over
-    titles = {str(a.agent_id): _participant(a)["title"] for a in agents}
-    ceo = next(a for a in agents if a.type == "ceo_mimi")
-    try:
-        for item in meeting.agenda:
-            for agent in agents:
-                heard = "\n".join(
-                    f"{t['title']}: {t['content']}"
-                    for t in meeting.transcript
-                    if t["agenda_item"] == item
-                )
-                about = f" on {meeting.topic}" if meeting.topic else ""
-                prompt = f"C-suite meeting{about}. Agenda item: {item}."
-                if heard:
-                    prompt += f"\nSo far:\n{heard}"
-                content = _say(agent, prompt + "\nGive your contribution.")
-                meeting.transcript.append(
-                    {
-                        "agenda_item": item,
-                        "title": titles[str(agent.agent_id)],
-                        "agent_id": str(agent.agent_id),
-                        "content": content,
-                    }
-                )
-                meeting.save(update_fields=["transcript"])
-        for item in meeting.agenda:
-            said = "\n".join(
-                f"{t['title']}: {t['content']}"
-                for t in meeting.transcript
-                if t["agenda_item"] == item
-            )
-            meeting.outcomes.append(
-                _say(ceo, f"State the outcome of '{item}' in one sentence.\n{said}")
-            )
-    except (AgentBudgetExceeded, AgentRuntimeError) as exc:
-        meeting.status, meeting.error = Meeting.Status.FAILED, exc.message
-    else:
-        meeting.status = Meeting.Status.COMPLETED
-    meeting.finished_at = timezone.now()
-    with transaction.atomic():
-        meeting.save()
-        event_emit(
-            event_type=WORKFLOW_EVENT,
-            data={
-                "id": meeting.meeting_id,
-                "name": "C-suite meeting",
-                "status": meeting.status,
-                "progress": 100,
-                "step": None,
-            },
-            scope=EventScope(owner_id=meeting.created_by_id),
-        )
-    return meeting
-
-
-def meeting_duration(meeting: Meeting) -> str:
-    seconds = int(((meeting.finished_at or timezone.now()) - meeting.started_at).total_seconds())
-    if seconds < 120:
-        return f"{seconds} seconds" if seconds != 1 else "1 second"
-    return f"{seconds // 60} minutes"
-
-
-# --- Akash deployments ----------------------------------------------------------------------
-
-
-def deployment_create(*, body: Any, actor: AbstractBaseUser) -> Deployment:
-    try:
-        config = akash.deployment_validate(body)
-    except ValueError as exc:
-        raise ValidationFailed(
-            "The deployment configuration is invalid.", details=exc.args[0]
-        ) from None
-    from questflow.tasks import submit_deployment  # tasks import this module
-
-    with transaction.atomic():
-        deployment = Deployment.objects.create(
-            deployment_id=_unique_id("akash-deployment", Deployment),
-            name=config.name,
-            config=body["config"],
-            sdl=akash.render_sdl(config),
-            backend=settings.AKASH_BACKEND,
-            created_by=actor,
-        )
-        submit_deployment.delay_on_commit(deployment.deployment_id)
-    return deployment
-
-
-def deployment_submit(*, deployment_id: str) -> Deployment | None:
-    """Hand the SDL to the backend; idempotent (a deployment past `initiated` is left alone
-    unless it failed and is being re-submitted)."""
-    deployment = Deployment.objects.filter(pk=deployment_id).first()
-    if deployment is None or deployment.status not in (
-        Deployment.Status.INITIATED,
-        Deployment.Status.FAILED,
-    ):
-        return deployment
-    result = akash.submit(sdl=deployment.sdl)
-    deployment.status, deployment.backend_output = result.status, result.output
-    deployment.save(update_fields=["status", "backend_output", "updated_at"])
-    return deployment

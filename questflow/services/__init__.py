@@ -1,0 +1,34 @@
+"""QuestFlow's services: workflows over agents, C-suite meetings, Akash deployments.
+
+Everything that changes QuestFlow's state, one module per kind of run; the names below are
+what the views, the admin and the tasks call.
+"""
+
+from questflow.services.deployments import deployment_create, deployment_submit
+from questflow.services.meetings import (
+    ParticipantsNotRunning,
+    meeting_duration,
+    meeting_prepare,
+    meeting_run,
+)
+from questflow.services.workflows import (
+    WorkflowNotActive,
+    WorkflowNotFound,
+    workflow_cancel,
+    workflow_create,
+    workflow_run_step,
+)
+
+__all__ = [
+    "ParticipantsNotRunning",
+    "WorkflowNotActive",
+    "WorkflowNotFound",
+    "deployment_create",
+    "deployment_submit",
+    "meeting_duration",
+    "meeting_prepare",
+    "meeting_run",
+    "workflow_cancel",
+    "workflow_create",
+    "workflow_run_step",
+]

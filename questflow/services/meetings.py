@@ -1,0 +1,163 @@
+"""C-suite meetings: the running executives speak on each agenda item, then the CEO states
+the outcomes."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from agents.exceptions import AgentBudgetExceeded, AgentRuntimeError
+from agents.models import Agent
+from agents.roster import ROSTER
+from agents.runtime import ChatMessage
+from agents.services import agent_complete
+from questflow.models import Meeting
+from questflow.services.ids import unique_id
+from questflow.services.workflows import WORKFLOW_EVENT
+from system.eventlog.events import EventScope
+from system.eventlog.services import event_emit
+from system.kernel.exceptions import Conflict, ValidationFailed
+
+
+class ParticipantsNotRunning(Conflict):
+    code = "participants_not_running"
+    message = "Some meeting participants have no running agent."
+
+
+DEFAULT_PARTICIPANTS = ("ceo_mimi", "cto_alex", "cfo_cash", "cmo_anova")
+DEFAULT_AGENDA = ("Review quarterly performance", "Discuss new initiatives")
+_TITLES = {
+    "CEO": "ceo_mimi",
+    "CFO": "cfo_cash",
+    "CTO": "cto_alex",
+    "CMO": "cmo_anova",
+    "CLO": "clo_sage",
+    "CGO": "cgo_agent",
+    "CPO": "cpo_agent",
+    "CCO": "cco_agent",
+    "CRO": "cro_agent",
+}
+
+
+def _participant_type(ref: str) -> str:
+    return _TITLES.get(ref.upper(), ref)
+
+
+def meeting_prepare(
+    *, participants: Any, agenda: Any, topic: Any, actor: AbstractBaseUser
+) -> tuple[Meeting, list[Agent]]:
+    """Validate and store a meeting about to run; 409 when a participant role has no running
+    agent."""
+    refs = participants if participants is not None else list(DEFAULT_PARTICIPANTS)
+    items = agenda if agenda is not None else list(DEFAULT_AGENDA)
+    if (
+        not isinstance(refs, list)
+        or not 1 <= len(refs) <= 9
+        or not all(isinstance(r, str) for r in refs)
+    ):
+        raise ValidationFailed(
+            details={"participants": ["1 to 9 roles (CEO, CTO …) or agent types."]}
+        )
+    if (
+        not isinstance(items, list)
+        or not 1 <= len(items) <= 10
+        or not all(isinstance(i, str) and 1 <= len(i) <= 300 for i in items)
+    ):
+        raise ValidationFailed(details={"agenda": ["1 to 10 items of 1 to 300 characters."]})
+    if topic is not None and (not isinstance(topic, str) or len(topic) > 200):
+        raise ValidationFailed(details={"topic": ["At most 200 characters."]})
+    types = list(dict.fromkeys(_participant_type(r) for r in refs))
+    if "ceo_mimi" not in types:
+        types.insert(0, "ceo_mimi")  # the CEO chairs and states the outcomes
+    agents, missing = [], []
+    for agent_type in types:
+        agent = (
+            Agent.objects.filter(type=agent_type, status=Agent.Status.RUNNING)
+            .order_by("created_at")
+            .first()
+        )
+        (agents.append(agent) if agent else missing.append(agent_type))
+    if missing:
+        raise ParticipantsNotRunning(details={"missing": missing})
+    meeting = Meeting.objects.create(
+        meeting_id=unique_id("meeting", Meeting),
+        topic=topic or "",
+        participants=[_participant(a) for a in agents],
+        agenda=items,
+        created_by=actor,
+    )
+    return meeting, agents
+
+
+def _participant(agent: Agent) -> dict[str, str]:
+    return {"title": ROSTER[agent.type].title, "agent_id": str(agent.agent_id), "name": agent.name}
+
+
+def _say(agent: Agent, prompt: str) -> str:
+    return agent_complete(agent=agent, conversation=[ChatMessage(role="user", content=prompt)]).text
+
+
+def meeting_run(*, meeting: Meeting, agents: list[Agent]) -> Meeting:
+    """Each participant speaks on each agenda item, seeing what was said so far; the CEO then
+    states one outcome per item. The transcript is saved as it grows."""
+    meeting.transcript, meeting.outcomes = [], []  # a re-run (redelivered task) starts over
+    titles = {str(a.agent_id): _participant(a)["title"] for a in agents}
+    ceo = next(a for a in agents if a.type == "ceo_mimi")
+    try:
+        for item in meeting.agenda:
+            for agent in agents:
+                heard = "\n".join(
+                    f"{t['title']}: {t['content']}"
+                    for t in meeting.transcript
+                    if t["agenda_item"] == item
+                )
+                about = f" on {meeting.topic}" if meeting.topic else ""
+                prompt = f"C-suite meeting{about}. Agenda item: {item}."
+                if heard:
+                    prompt += f"\nSo far:\n{heard}"
+                content = _say(agent, prompt + "\nGive your contribution.")
+                meeting.transcript.append(
+                    {
+                        "agenda_item": item,
+                        "title": titles[str(agent.agent_id)],
+                        "agent_id": str(agent.agent_id),
+                        "content": content,
+                    }
+                )
+                meeting.save(update_fields=["transcript"])
+        for item in meeting.agenda:
+            said = "\n".join(
+                f"{t['title']}: {t['content']}"
+                for t in meeting.transcript
+                if t["agenda_item"] == item
+            )
+            meeting.outcomes.append(
+                _say(ceo, f"State the outcome of '{item}' in one sentence.\n{said}")
+            )
+    except (AgentBudgetExceeded, AgentRuntimeError) as exc:
+        meeting.status, meeting.error = Meeting.Status.FAILED, exc.message
+    else:
+        meeting.status = Meeting.Status.COMPLETED
+    meeting.finished_at = timezone.now()
+    with transaction.atomic():
+        meeting.save()
+        event_emit(
+            event_type=WORKFLOW_EVENT,
+            data={
+                "id": meeting.meeting_id,
+                "name": "C-suite meeting",
+                "status": meeting.status,
+                "progress": 100,
+                "step": None,
+            },
+            scope=EventScope(owner_id=meeting.created_by_id),
+        )
+    return meeting
+
+
+def meeting_duration(meeting: Meeting) -> str:
+    seconds = int(((meeting.finished_at or timezone.now()) - meeting.started_at).total_seconds())
+    if seconds < 120:
+        return f"{seconds} seconds" if seconds != 1 else "1 second"
+    return f"{seconds // 60} minutes"

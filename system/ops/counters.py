@@ -1,0 +1,55 @@
+"""Per-minute request counters for the status API's `requests_per_minute` and `error_rate`.
+
+RequestCountersMiddleware increments `371os:reqstats:<minute>` (`requests`, and `errors` for a
+5xx) in one pipelined round trip per request; the status reads the last full minute.
+"""
+
+import logging
+import time
+
+import redis
+
+from system.kernel.ratelimit import WINDOW_SECONDS
+from system.kernel.redis_client import get_redis
+
+logger = logging.getLogger(__name__)
+
+REQUEST_STATS_PREFIX = "371os:reqstats:"
+# Kept a little longer than the minute that is read ("the last full minute").
+_REQUEST_STATS_TTL = 3 * 60
+
+_last_counter_warning = 0.0
+
+
+def _minute(now: float) -> int:
+    return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+
+
+def request_counted(*, status_code: int, now: float | None = None) -> None:
+    """Count one finished request (and a 5xx as an error) in the current minute: one
+    pipelined round trip, no database write. Never raises: Redis down loses the count."""
+    global _last_counter_warning
+    key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now)}"
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hincrby(key, "requests", 1)
+        if status_code >= 500:
+            pipe.hincrby(key, "errors", 1)
+        pipe.expire(key, _REQUEST_STATS_TTL)
+        pipe.execute()
+    except redis.RedisError as exc:
+        if time.monotonic() - _last_counter_warning >= 60:
+            _last_counter_warning = time.monotonic()
+            logger.warning("request counters not written, Redis unreachable (%s)", type(exc))
+
+
+def request_rates(*, now: float | None = None) -> tuple[int, float] | None:
+    """(requests, 5xx share) of the last full minute; None when Redis cannot be reached."""
+    key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now) - WINDOW_SECONDS}"
+    try:
+        requests_raw, errors_raw = get_redis().hmget(key, ["requests", "errors"])
+    except redis.RedisError:
+        return None
+    requests = int(requests_raw or 0)
+    errors = int(errors_raw or 0)
+    return requests, round(errors / requests, 4) if requests else 0.0
