@@ -17,6 +17,17 @@ from agents.validation import MAX_SKILLS, validate_agent_fields
 from system.kernel.exceptions import DomainError
 
 _USAGE_ROWS_SHOWN = 25
+# The config's fields as the form shows them: the model settings, then the budget.
+_MODEL_FIELDS = (
+    "model",
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+)
+_CONFIG_FIELDS = (*_MODEL_FIELDS, "daily_budget_usd")
+_STATE_FIELDS = ("agent_id", "status", "status_reason", "created_at", "updated_at", "last_active")
 
 
 class AgentForm(forms.ModelForm):
@@ -46,15 +57,7 @@ class AgentForm(forms.ModelForm):
         self.fields["model"].help_text += f" ({', '.join(get_router().aliases())})"
         self.fields["system_prompt"].required = False
         config = self.instance.config if self.instance.pk else settings.DEFAULT_AGENT_CONFIG
-        for field in (
-            "model",
-            "temperature",
-            "max_tokens",
-            "top_p",
-            "frequency_penalty",
-            "presence_penalty",
-            "daily_budget_usd",
-        ):
+        for field in _CONFIG_FIELDS:
             self.fields[field].initial = config.get(field)
         if self.instance.pk:
             self.fields["skills_text"].initial = ", ".join(self.instance.skills)
@@ -80,17 +83,7 @@ class AgentForm(forms.ModelForm):
 
     def service_data(self) -> dict[str, Any]:
         data = self.cleaned_data
-        config = {
-            k: data[k]
-            for k in (
-                "model",
-                "temperature",
-                "max_tokens",
-                "top_p",
-                "frequency_penalty",
-                "presence_penalty",
-            )
-        }
+        config = {k: data[k] for k in _MODEL_FIELDS}
         budget = data.get("daily_budget_usd")
         config["daily_budget_usd"] = str(budget) if budget is not None else None
         result = {
@@ -112,44 +105,11 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ("status", "type")
     search_fields = ("name",)
     actions = ["start", "stop", "restart"]
-    readonly_fields = (
-        "agent_id",
-        "status",
-        "status_reason",
-        "created_at",
-        "updated_at",
-        "last_active",
-        "usage",
-    )
+    readonly_fields = (*_STATE_FIELDS, "usage")
     fieldsets = [
         (None, {"fields": ["name", "type", "system_prompt", "skills_text"]}),
-        (
-            "Model",
-            {
-                "fields": [
-                    "model",
-                    "temperature",
-                    "max_tokens",
-                    "top_p",
-                    "frequency_penalty",
-                    "presence_penalty",
-                    "daily_budget_usd",
-                ]
-            },
-        ),
-        (
-            "State",
-            {
-                "fields": [
-                    "agent_id",
-                    "status",
-                    "status_reason",
-                    "created_at",
-                    "updated_at",
-                    "last_active",
-                ]
-            },
-        ),
+        ("Model", {"fields": list(_CONFIG_FIELDS)}),
+        ("State", {"fields": list(_STATE_FIELDS)}),
         ("Usage ledger", {"fields": ["usage"]}),
     ]
 

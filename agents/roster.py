@@ -24,54 +24,41 @@ def _persona(name: str, title: str, focus: str) -> str:
     )
 
 
+def _executive(key: str, name: str, title: str, focus: str, skills: tuple[str, ...]) -> AgentType:
+    return AgentType(key, name, title, _persona(name, title, focus), skills)
+
+
 ROSTER: dict[str, AgentType] = {
     t.key: t
     for t in (
-        AgentType(
-            "ceo_mimi", "Mimi", "CEO",
-            _persona("Mimi", "CEO", "You set strategy, align the executives, decide priorities."),
-            ("strategic_planning", "decision_making", "team_alignment"),
-        ),
-        AgentType(
-            "cfo_cash", "Cash", "CFO",
-            _persona("Cash", "CFO", "You own budgets, forecasts, spend and financial risk."),
-            ("financial_analysis", "budgeting", "forecasting"),
-        ),
-        AgentType(
-            "cto_alex", "Alex", "CTO",
-            _persona("Alex", "CTO", "You own architecture, engineering plans and technical risk."),
-            ("architecture", "technical_planning", "code_review"),
-        ),
-        AgentType(
-            "cmo_anova", "Anova", "CMO",
-            _persona("Anova", "CMO", "You own positioning, campaigns, content and market insight."),
-            ("content_generation", "market_analysis", "campaign_planning"),
-        ),
-        AgentType(
-            "clo_sage", "Sage", "CLO",
-            _persona("Sage", "CLO", "You own contracts, compliance and legal risk."),
-            ("contract_review", "compliance", "risk_assessment"),
-        ),
-        AgentType(
-            "cgo_agent", "Grace", "CGO",
-            _persona("Grace", "CGO", "You own growth experiments, partnerships and expansion."),
-            ("growth_strategy", "partnerships", "experimentation"),
-        ),
-        AgentType(
-            "cpo_agent", "Parker", "CPO",
-            _persona("Parker", "CPO", "You own the product roadmap, scope and user research."),
-            ("product_strategy", "roadmapping", "user_research"),
-        ),
-        AgentType(
-            "cco_agent", "Casey", "CCO",
-            _persona("Casey", "CCO", "You own communications, customer experience and community."),
-            ("communications", "customer_experience", "community"),
-        ),
-        AgentType(
-            "cro_agent", "Riley", "CRO",
-            _persona("Riley", "CRO", "You own revenue, sales pipeline and pricing."),
-            ("sales_strategy", "pipeline_management", "pricing"),
-        ),
+        _executive("ceo_mimi", "Mimi", "CEO",
+                   "You set strategy, align the executives, decide priorities.",
+                   ("strategic_planning", "decision_making", "team_alignment")),
+        _executive("cfo_cash", "Cash", "CFO",
+                   "You own budgets, forecasts, spend and financial risk.",
+                   ("financial_analysis", "budgeting", "forecasting")),
+        _executive("cto_alex", "Alex", "CTO",
+                   "You own architecture, engineering plans and technical risk.",
+                   ("architecture", "technical_planning", "code_review")),
+        _executive("cmo_anova", "Anova", "CMO",
+                   "You own positioning, campaigns, content and market insight.",
+                   ("content_generation", "market_analysis", "campaign_planning")),
+        _executive("clo_sage", "Sage", "CLO",
+                   "You own contracts, compliance and legal risk.",
+                   ("contract_review", "compliance", "risk_assessment")),
+        _executive("cgo_agent", "Grace", "CGO",
+                   "You own growth experiments, partnerships and expansion.",
+                   ("growth_strategy", "partnerships", "experimentation")),
+        _executive("cpo_agent", "Parker", "CPO",
+                   "You own the product roadmap, scope and user research.",
+                   ("product_strategy", "roadmapping", "user_research")),
+        _executive("cco_agent", "Casey", "CCO",
+                   "You own communications, customer experience and community.",
+                   ("communications", "customer_experience", "community")),
+        _executive("cro_agent", "Riley", "CRO",
+                   "You own revenue, sales pipeline and pricing.",
+                   ("sales_strategy", "pipeline_management", "pricing")),
+        # A custom agent's persona names the agent itself: "{name}" is filled in at creation.
         AgentType(
             "custom", "Custom agent", "assistant",
             _persona("{name}", "assistant", "You help with whatever your operators ask."),

@@ -43,3 +43,14 @@ def agent_performance_metrics(*, agent: Agent) -> dict[str, Any]:
         "error_count": calls - usage["ok"],
         "total_requests": requests,
     }
+
+
+def agents_running_count() -> int:
+    """Agents in status running (the status API's and /metrics' `active_agents`)."""
+    return Agent.objects.filter(status=Agent.Status.RUNNING).count()
+
+
+def agents_count_by_status() -> dict[str, int]:
+    """How many agents are in each status, by status name; statuses with none are absent."""
+    rows = Agent.objects.values("status").annotate(n=Count("pk")).order_by("status")
+    return {row["status"]: row["n"] for row in rows}

@@ -5,13 +5,18 @@ from agents.models import Agent
 from agents.roster import AGENT_TYPES
 
 
-class AgentConfigSerializer(serializers.Serializer):
+# The model settings of an agent's config, all that the system's default config holds (GET
+# /api/v1/system/config). Comments, not docstrings: drf-spectacular would publish a docstring.
+class DefaultAgentConfigSerializer(serializers.Serializer):
     model = serializers.CharField()
     temperature = serializers.FloatField()
     max_tokens = serializers.IntegerField()
     top_p = serializers.FloatField()
     frequency_penalty = serializers.FloatField()
     presence_penalty = serializers.FloatField()
+
+
+class AgentConfigSerializer(DefaultAgentConfigSerializer):
     daily_budget_usd = serializers.CharField(required=False, allow_null=True)
 
 
@@ -92,13 +97,15 @@ class AgentListSerializer(serializers.Serializer):
     pagination = PaginationSerializer()
 
 
-class AgentStartedSerializer(serializers.Serializer):
+# An agent's state after start, stop or restart; each adds when it happened.
+class _AgentTransitionSerializer(serializers.Serializer):
     agent_id = serializers.UUIDField()
     status = serializers.CharField()
+
+
+class AgentStartedSerializer(_AgentTransitionSerializer):
     started_at = serializers.DateTimeField()
 
 
-class AgentStoppedSerializer(serializers.Serializer):
-    agent_id = serializers.UUIDField()
-    status = serializers.CharField()
+class AgentStoppedSerializer(_AgentTransitionSerializer):
     stopped_at = serializers.DateTimeField()

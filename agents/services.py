@@ -63,6 +63,14 @@ def _locked(agent: Agent) -> Agent:
     return Agent.objects.select_for_update().get(pk=agent.pk)
 
 
+def _status_saved(agent: Agent) -> Agent:
+    """Save a status change: cached reads go stale and watchers get `agent_status_update`."""
+    agent.save()
+    _changed(agent)
+    _emit_status(agent)
+    return agent
+
+
 def agent_create(
     *,
     name: str,
@@ -124,10 +132,7 @@ def agent_start(*, agent: Agent) -> Agent:
     agent.status_reason = ""
     agent.consecutive_failures = 0
     agent.started_at = timezone.now()
-    agent.save()
-    _changed(agent)
-    _emit_status(agent)
-    return agent
+    return _status_saved(agent)
 
 
 @transaction.atomic
@@ -137,10 +142,7 @@ def agent_stop(*, agent: Agent) -> Agent:
         raise AgentNotRunning(details={"agent_id": str(agent.agent_id), "status": agent.status})
     agent.status = Agent.Status.STOPPED
     agent.stopped_at = timezone.now()
-    agent.save()
-    _changed(agent)
-    _emit_status(agent)
-    return agent
+    return _status_saved(agent)
 
 
 @transaction.atomic
@@ -166,10 +168,7 @@ def agent_mark_error(*, agent: Agent, reason: str) -> Agent:
     agent = _locked(agent)
     agent.status = Agent.Status.ERROR
     agent.status_reason = reason[:500]
-    agent.save()
-    _changed(agent)
-    _emit_status(agent)
-    return agent
+    return _status_saved(agent)
 
 
 # --- The runtime entry point -------------------------------------------------------------

@@ -22,7 +22,7 @@ from agents.serializers import (
 from system.kernel.caching import cached_read
 from system.kernel.deprecation import Deprecation, DeprecationMixin
 from system.kernel.exceptions import ValidationFailed
-from system.kernel.pagination import PagePagination
+from system.kernel.pagination import PAGE_PARAMETERS, PagePagination
 from system.kernel.validation import validated
 
 # The spec announces both as deprecated, to be removed in v2.
@@ -34,8 +34,7 @@ _DEPRECATED = Deprecation(
 _LIST_PARAMETERS = [
     OpenApiParameter("status", str, enum=[s.value for s in Agent.Status]),
     OpenApiParameter("type", str),
-    OpenApiParameter("page", int, description="1-based page number (default 1)"),
-    OpenApiParameter("limit", int, description="page size (default 20, at most 100)"),
+    *PAGE_PARAMETERS,
 ]
 
 
@@ -126,7 +125,7 @@ class AgentViewSet(DeprecationMixin, viewsets.ViewSet):
         return Response(AgentStartedSerializer(agent).data)
 
     @extend_schema(
-        parameters=_LIST_PARAMETERS[2:], responses={200: AgentListSerializer}, deprecated=True
+        parameters=PAGE_PARAMETERS, responses={200: AgentListSerializer}, deprecated=True
     )
     @action(detail=False, methods=["get"])
     @cached_read(max_age=30, resources=_list_resources)

@@ -160,32 +160,50 @@ def channel_members_remove(*, channel: Channel, members: Any) -> Channel:
     return channel
 
 
+@dataclass(frozen=True)
+class _Posting:
+    """How a message is posted: which checks it goes through, and what follows it.
+
+    `roles` None is a trusted caller; otherwise sending as an agent needs the admin or
+    agent_manager role. `as_user`: the sender is a user even when `sender_id` names an agent.
+    `user_id`: the posting user, the only one who may edit the message later. `announce`: ask
+    running agent members to answer and emit `new_message` (else the caller does:
+    message_replies_request, message_emit)."""
+
+    roles: frozenset[str] | None = None
+    as_user: bool = True
+    user_id: int | None = None
+    announce: bool = True
+
+    @classmethod
+    def by(cls, principal: Principal, *, as_user: bool) -> "_Posting":
+        return cls(roles=principal.roles, as_user=as_user, user_id=principal.user_id)
+
+
+_FROM_TRUSTED_USER = _Posting()
+_RECORDED_FROM_TRUSTED_USER = _Posting(announce=False)
+
+
 def _message_post(
+    posting: _Posting,
     *,
     channel: Channel,
     sender_id: Any,
     content: Any,
     metadata: Any,
-    actor_roles: frozenset[str] | None,
-    as_user: bool,
-    announce: bool,
-    posted_by_id: int | None = None,
     in_reply_to: Message | None = None,
     message_id: uuid.UUID | None = None,
     source_type: str = "",
     raw_message: Any = None,
 ) -> Message:
-    """Behind message_post*, message_record and the agent replies. `actor_roles` None is a
-    trusted caller; otherwise posting as an agent needs admin or agent_manager. `as_user`: a
-    user even when `sender_id` names an agent. `announce`: ask running agent members to
-    answer and emit `new_message` (else the caller does: message_replies_request, _emit)."""
+    """Behind message_post*, message_record and the agent replies."""
     content = validate_content(content)
     metadata = validate_metadata(metadata)
     if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= MAX_MEMBER_ID:
         raise ValidationFailed(details={"sender_id": [f"1 to {MAX_MEMBER_ID} characters."]})
-    agent = None if as_user else _agents_by_ref([sender_id]).get(sender_id)
+    agent = None if posting.as_user else _agents_by_ref([sender_id]).get(sender_id)
     if agent is not None:
-        if actor_roles is not None and not actor_roles & {"admin", "agent_manager"}:
+        if posting.roles is not None and not posting.roles & {"admin", "agent_manager"}:
             raise PermissionDeniedError(
                 "Sending as an agent needs the admin or agent_manager role.",
                 details={
@@ -212,14 +230,14 @@ def _message_post(
             metadata=metadata,
             in_reply_to=in_reply_to,
             reply_depth=depth,
-            posted_by_id=posted_by_id,
+            posted_by_id=posting.user_id,
             source_type=source_type,
             raw_message=raw_message,
         )
         resource_version_bump(messages_resource(channel.channel_id))
         # The replies are asked for before the event: their query runs before the event log's
         # lock is taken, and after commit the worker gets its task before the live publish.
-        if announce:
+        if posting.announce:
             message_replies_request(message)
             message_emit(message)
     return message
@@ -241,14 +259,11 @@ def message_post(
     agent, and sending as an agent needs the admin or agent_manager role. Emits
     `new_message`; running agent members are asked to answer."""
     return _message_post(
+        _Posting.by(principal, as_user=False),
         channel=channel,
         sender_id=sender_id,
         content=content,
         metadata=metadata,
-        actor_roles=principal.roles,
-        as_user=False,
-        announce=True,
-        posted_by_id=principal.user_id,
         in_reply_to=in_reply_to,
         message_id=message_id,
         source_type=source_type,
@@ -262,14 +277,11 @@ def message_post_as_principal(
     """A principal's message sent as itself (the WebSocket's `send_message`): the sender is
     its member id, a user even when that happens to name an agent."""
     return _message_post(
+        _Posting.by(principal, as_user=True),
         channel=channel,
         sender_id=principal.username,
         content=content,
         metadata=metadata,
-        actor_roles=principal.roles,
-        as_user=True,
-        announce=True,
-        posted_by_id=principal.user_id,
     )
 
 
@@ -279,13 +291,7 @@ def message_post_internal(
     """A trusted caller's message from the user `sender_id` (an external participant id):
     emitted, and answered by running agent members."""
     return _message_post(
-        channel=channel,
-        sender_id=sender_id,
-        content=content,
-        metadata=metadata,
-        actor_roles=None,
-        as_user=True,
-        announce=True,
+        _FROM_TRUSTED_USER, channel=channel, sender_id=sender_id, content=content, metadata=metadata
     )
 
 
@@ -297,13 +303,11 @@ def message_record(
     it then calls message_replies_request() if it wants agents to answer, and message_emit()
     last: the event log's lock is held from an emit to the commit."""
     return _message_post(
+        _RECORDED_FROM_TRUSTED_USER,
         channel=channel,
         sender_id=sender_id,
         content=content,
         metadata=metadata,
-        actor_roles=None,
-        as_user=True,
-        announce=False,
     )
 
 
@@ -369,13 +373,11 @@ def _agent_reply(*, message: Message, agent: Agent, content: str, announce: bool
     )
     try:
         return _message_post(
+            _Posting(as_user=False, announce=announce),
             channel=message.channel,
             sender_id=str(agent.agent_id),
             content=content[:MAX_CONTENT],
             metadata=metadata,
-            actor_roles=None,
-            as_user=False,
-            announce=announce,
             in_reply_to=message,
         )
     except IntegrityError:

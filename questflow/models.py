@@ -5,14 +5,18 @@ from django.db import models
 from django.utils import timezone
 
 
-class Workflow(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        COMPLETED = "completed"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+class RunStatus(models.TextChoices):
+    """Where a workflow, or one of its steps, is in its run."""
 
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Workflow(models.Model):
+    Status = RunStatus
     ACTIVE = (Status.PENDING, Status.RUNNING)
 
     workflow_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -39,12 +43,7 @@ class Workflow(models.Model):
 
 
 class WorkflowStep(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        COMPLETED = "completed"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = RunStatus
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()

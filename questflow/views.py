@@ -5,8 +5,9 @@ the policy lets read them sees all of them.
 """
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
+from django.db import models
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +18,16 @@ from questflow.models import Deployment, Meeting, Workflow
 from questflow.tasks import run_meeting
 from system.kernel.exceptions import NotFound, ValidationFailed
 from system.kernel.pagination import PagePagination
+
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+
+def _found(model: type[ModelT], pk: str, not_found: NotFound) -> ModelT:
+    """The row of `model` with primary key `pk`; else `not_found` is raised."""
+    row = model.objects.filter(pk=pk).first()
+    if row is None:
+        raise not_found
+    return row
 
 
 def _workflow_body(workflow: Workflow) -> dict[str, Any]:
@@ -155,9 +166,8 @@ class MeetingDetailView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, meeting_id: str) -> Response:
-        meeting = Meeting.objects.filter(pk=meeting_id).first()
-        if meeting is None:
-            raise NotFound("Meeting not found.", code="meeting_not_found")
+        not_found = NotFound("Meeting not found.", code="meeting_not_found")
+        meeting = _found(Meeting, meeting_id, not_found)
         return Response(
             {
                 **_meeting_body(meeting),
@@ -221,7 +231,5 @@ class DeploymentDetailView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, deployment_id: str) -> Response:
-        deployment = Deployment.objects.filter(pk=deployment_id).first()
-        if deployment is None:
-            raise NotFound("Deployment not found.", code="deployment_not_found")
-        return Response(_deployment_body(deployment))
+        not_found = NotFound("Deployment not found.", code="deployment_not_found")
+        return Response(_deployment_body(_found(Deployment, deployment_id, not_found)))

@@ -28,6 +28,7 @@ from sessions_app import representations, selectors, services, timeouts
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
 from sessions_app.sweep import LAST_SWEEP_KEY
+from sessions_app.views import SessionRoutesMixin
 from system.kernel.exceptions import DomainError
 from system.kernel.principal import principal_from_request
 from system.kernel.redis_client import get_redis
@@ -69,22 +70,15 @@ def _uuid(value: Any) -> bool:
     return isinstance(value, str)
 
 
-class ElizaSessionViewSet(viewsets.ViewSet):
+class ElizaSessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
     """ElizaOS sessions API."""
 
-    lookup_field = "session_id"
-    lookup_value_regex = "[^/]+"
     policy_actions = {
-        "list": "sessions.list",
-        "create": "sessions.create",
-        "retrieve": "sessions.read",
+        **SessionRoutesMixin.policy_actions,
         "destroy": "sessions.end",
         "health": "sessions.health.read",
         "messages:get": "sessions.read",
         "messages:post": "sessions.message",
-        "renew": "sessions.renew",
-        "heartbeat": "sessions.heartbeat",
-        "timeout": "sessions.update",
     }
 
     def handle_exception(self, exc: Exception) -> Response:

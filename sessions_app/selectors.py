@@ -75,3 +75,16 @@ def session_stats(*, queryset: QuerySet) -> dict[str, int]:
             | Q(status=Session.Status.ACTIVE, expires_at__lte=now),
         ),
     )
+
+
+def sessions_active_count() -> int:
+    """Sessions in status active, the ones past `expires_at` that the sweep has not reached
+    yet included (the status API's and /metrics' `active_sessions`; sessions_health_counts
+    leaves those out)."""
+    return Session.objects.filter(status=Session.Status.ACTIVE).count()
+
+
+def sessions_count_by_status() -> dict[str, int]:
+    """How many sessions are in each status, by status name; statuses with none are absent."""
+    rows = Session.objects.values("status").annotate(n=Count("pk")).order_by("status")
+    return {row["status"]: row["n"] for row in rows}

@@ -72,15 +72,22 @@ def session_scope(session: Session) -> EventScope:
     )
 
 
+def session_event_head(session: Session, *, status: str) -> dict[str, Any]:
+    """The fields every `session_update` event starts with (here and in the sweep's)."""
+    return {
+        "session_id": session.session_id,
+        "agent_id": session.agent_uuid,
+        "user_id": session.user_id,
+        "status": status,
+        "context": session.context,
+    }
+
+
 def _emit(session: Session, **extra: Any) -> None:
     event_emit(
         event_type=SESSION_EVENT,
         data={
-            "session_id": session.session_id,
-            "agent_id": session.agent_uuid,
-            "user_id": session.user_id,
-            "status": session.status,
-            "context": session.context,
+            **session_event_head(session, status=session.status),
             "expires_at": session.expires_at,
             "timestamp": timezone.now(),
             **extra,

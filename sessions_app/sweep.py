@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from sessions_app.models import Session
-from sessions_app.services import SESSION_EVENT, session_scope
+from sessions_app.services import SESSION_EVENT, session_event_head, session_scope
 from sessions_app.timeouts import time_remaining_ms
 from system.eventlog.services import event_emit_many, event_emit_sql
 from system.kernel.redis_client import get_redis
@@ -115,11 +115,7 @@ def _batch(
 
 def expiry_payload(session: Session, now: datetime) -> dict:
     return {
-        "session_id": session.session_id,
-        "agent_id": session.agent_uuid,
-        "user_id": session.user_id,
-        "status": Session.Status.EXPIRED,
-        "context": session.context,
+        **session_event_head(session, status=Session.Status.EXPIRED),
         "expired_at": now,
         "timestamp": now,
     }
@@ -127,11 +123,7 @@ def expiry_payload(session: Session, now: datetime) -> dict:
 
 def warning_payload(session: Session, now: datetime) -> dict:
     return {
-        "session_id": session.session_id,
-        "agent_id": session.agent_uuid,
-        "user_id": session.user_id,
-        "status": Session.Status.ACTIVE,
-        "context": session.context,
+        **session_event_head(session, status=Session.Status.ACTIVE),
         "warning": "expiring_soon",
         "expires_at": session.expires_at,
         "time_remaining_ms": time_remaining_ms(expires=session.expires_at, now=now),

@@ -44,24 +44,32 @@ class SessionEndOutputSerializer(serializers.Serializer):
     summary = serializers.CharField()
 
 
+# Both session APIs (this one and ElizaOS's, in eliza_views) address a session by its id and
+# authorise the actions they share under the same policy names.
+class SessionRoutesMixin:
+    lookup_field = "session_id"
+    lookup_value_regex = "[^/]+"
+    policy_actions: dict[str, str] = {
+        "list": "sessions.list",
+        "create": "sessions.create",
+        "retrieve": "sessions.read",
+        "heartbeat": "sessions.heartbeat",
+        "renew": "sessions.renew",
+        "timeout": "sessions.update",
+    }
+
+
 def _session_body(session: Session) -> dict[str, Any]:
     return v1_session(session, message_count=selectors.session_message_count(session=session))
 
 
-class SessionViewSet(viewsets.ViewSet):
+class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
     """Agent-user sessions with timeouts, heartbeat, renewal and expiry."""
 
-    lookup_field = "session_id"
-    lookup_value_regex = "[^/]+"
     policy_actions = {
-        "list": "sessions.list",
-        "create": "sessions.create",
-        "retrieve": "sessions.read",
+        **SessionRoutesMixin.policy_actions,
         "message": "sessions.message",
         "end": "sessions.end",
-        "heartbeat": "sessions.heartbeat",
-        "renew": "sessions.renew",
-        "timeout": "sessions.update",
     }
 
     def _get(self, request: Request, session_id: str) -> Session:

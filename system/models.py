@@ -29,27 +29,14 @@ class EventLogEntry(models.Model):
     class Meta:
         verbose_name = "event log entry"
         verbose_name_plural = "event log"
+        # The same partial index on each scope column: a scoped read walks its rows in id order.
         indexes = [
             models.Index(
-                fields=["agent_id", "event_id"],
-                name="eventlog_agent_idx",
-                condition=Q(agent_id__isnull=False),
-            ),
-            models.Index(
-                fields=["channel_id", "event_id"],
-                name="eventlog_channel_idx",
-                condition=Q(channel_id__isnull=False),
-            ),
-            models.Index(
-                fields=["session_id", "event_id"],
-                name="eventlog_session_idx",
-                condition=Q(session_id__isnull=False),
-            ),
-            models.Index(
-                fields=["owner_id", "event_id"],
-                name="eventlog_owner_idx",
-                condition=Q(owner_id__isnull=False),
-            ),
+                fields=[f"{scope}_id", "event_id"],
+                name=f"eventlog_{scope}_idx",
+                condition=Q(**{f"{scope}_id__isnull": False}),
+            )
+            for scope in ("agent", "channel", "session", "owner")
         ]
 
     def __str__(self) -> str:

@@ -8,41 +8,10 @@
 Routing (aliases, providers, prices, circuit breaker) lives in config/llm_routing.yaml.
 """
 
-from agents.runtime.config import (
-    ProviderSpec,
-    RoutingConfig,
-    load_routing_config,
-    routing_config_parse,
-)
-from agents.runtime.router import Router, RouterResult, get_router, router_reload
-from agents.runtime.types import (
-    AllCandidatesFailed,
-    Attempt,
-    Candidate,
-    ChatMessage,
-    Completion,
-    ModelConfig,
-    ProviderError,
-    RoutingConfigError,
-    UnknownModel,
-)
+# The public names of each module, gathered as asyncio's __init__ does: one list per module.
+from agents.runtime import config, router, types
+from agents.runtime.config import *  # noqa: F403
+from agents.runtime.router import *  # noqa: F403
+from agents.runtime.types import *  # noqa: F403
 
-__all__ = [
-    "AllCandidatesFailed",
-    "Attempt",
-    "Candidate",
-    "ChatMessage",
-    "Completion",
-    "ModelConfig",
-    "ProviderError",
-    "ProviderSpec",
-    "Router",
-    "RouterResult",
-    "RoutingConfig",
-    "RoutingConfigError",
-    "UnknownModel",
-    "get_router",
-    "load_routing_config",
-    "router_reload",
-    "routing_config_parse",
-]
+__all__ = [*config.__all__, *router.__all__, *types.__all__]

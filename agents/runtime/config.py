@@ -18,6 +18,8 @@ import yaml
 
 from agents.runtime.types import Candidate, RoutingConfigError
 
+__all__ = ["ProviderSpec", "RoutingConfig", "load_routing_config", "routing_config_parse"]
+
 PROVIDER_KINDS = ("openai", "anthropic", "builtin")
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
@@ -85,6 +87,13 @@ def _no_unknown_keys(entry: Mapping[str, Any], allowed: set[str], where: str, so
     )
 
 
+def _section(value: Any, allowed: set[str], where: str, source: str) -> Mapping[str, Any]:
+    """A non-empty mapping that holds only `allowed` keys."""
+    section = _mapping(value, where, source)
+    _no_unknown_keys(section, allowed, where, source)
+    return section
+
+
 def _number(value: Any, where: str, source: str, *, minimum: float, strict: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RoutingConfigError(f"{source}: {where} must be a number")
@@ -121,8 +130,7 @@ def _env_name(value: Any, where: str, source: str) -> str:
 
 def _provider(name: str, entry: Any, source: str) -> ProviderSpec:
     where = f"providers.{name}"
-    entry = _mapping(entry, where, source)
-    _no_unknown_keys(entry, _PROVIDER_KEYS, where, source)
+    entry = _section(entry, _PROVIDER_KEYS, where, source)
     kind = entry.get("kind")
     if kind not in PROVIDER_KINDS:
         raise RoutingConfigError(
@@ -164,8 +172,7 @@ def _provider(name: str, entry: Any, source: str) -> ProviderSpec:
 def _candidate(
     entry: Any, where: str, providers: dict[str, ProviderSpec], source: str
 ) -> Candidate:
-    entry = _mapping(entry, where, source)
-    _no_unknown_keys(entry, _CANDIDATE_KEYS, where, source)
+    entry = _section(entry, _CANDIDATE_KEYS, where, source)
     provider = entry.get("provider")
     if provider not in providers:
         raise RoutingConfigError(
@@ -193,8 +200,7 @@ def _candidate(
 
 def routing_config_parse(data: Any, *, source: str = "<memory>") -> RoutingConfig:
     """Validate already-decoded YAML. Raises RoutingConfigError naming what is wrong."""
-    root = _mapping(data, "the file", source)
-    _no_unknown_keys(root, {"providers", "circuit_breaker", "models"}, "the file", source)
+    root = _section(data, {"providers", "circuit_breaker", "models"}, "the file", source)
     providers = {
         str(name): _provider(str(name), entry, source)
         for name, entry in _mapping(root.get("providers"), "providers", source).items()

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -42,6 +42,8 @@ from agents.runtime.types import (
 )
 from system.kernel.reload import HotReloaded
 
+__all__ = ["Router", "RouterResult", "get_router", "router_reload"]
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,6 +51,19 @@ logger = logging.getLogger(__name__)
 class RouterResult:
     completion: Completion
     attempts: list[Attempt]  # in call order; the last one is the success
+
+
+@dataclass
+class _Call:
+    """One routed call so far: every attempt made, and the providers skipped because their
+    circuit was open."""
+
+    model: str
+    attempts: list[Attempt] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def exhausted(self, *, why: str = "") -> AllCandidatesFailed:
+        return all_candidates_failed(self.model, self.attempts, self.skipped, why=why)
 
 
 class Router:
@@ -117,17 +132,30 @@ class Router:
             )
         return candidates
 
-    def _after_failure(
+    def _admitted(self, call: _Call) -> Iterator[tuple[Candidate, Provider]]:
+        """The alias's candidates in order, with their providers, but for those whose circuit
+        is open (noted in `call.skipped`)."""
+        for candidate in self._candidates(call.model):
+            provider = self._provider(candidate.provider)  # before a trial may be claimed
+            if not self._breakers.allow(candidate.provider):
+                call.skipped.append(candidate.provider)
+                continue
+            yield candidate, provider
+
+    def _timeout(self, candidate: Candidate) -> float:
+        return self.config.providers[candidate.provider].timeout_seconds
+
+    def _failed(
         self,
+        call: _Call,
         error: ProviderError,
         *,
         candidate: Candidate,
-        model: str,
-        attempts: list[Attempt],
-        skipped: list[str],
+        started: float,
         yielded: bool = False,
     ) -> None:
         """Record the failure; return if the next candidate may be tried, else raise."""
+        call.attempts.append(failed_attempt(candidate, error, started))
         if error.retryable:
             self._breakers.record_failure(candidate.provider)
         else:
@@ -146,43 +174,33 @@ class Router:
             why = "the stream broke after text was sent, so no fallback was tried"
         else:
             why = "the error is not retryable, so no fallback was tried"
-        raise all_candidates_failed(model, attempts, skipped, why=why) from error
+        raise call.exhausted(why=why) from error
+
+    def _succeeded(
+        self, call: _Call, completion: Completion, *, candidate: Candidate, started: float
+    ) -> RouterResult:
+        completion = priced(candidate, completion, started)
+        self._breakers.record_success(candidate.provider)
+        call.attempts.append(succeeded_attempt(completion))
+        return RouterResult(completion=completion, attempts=call.attempts)
 
     def complete(self, messages: list[ChatMessage], config: ModelConfig) -> RouterResult:
         """Raises UnknownModel for an unknown alias, AllCandidatesFailed when nothing answered."""
-        attempts: list[Attempt] = []
-        skipped: list[str] = []
-        for candidate in self._candidates(config.model):
-            provider = self._provider(candidate.provider)  # before a trial may be claimed
-            if not self._breakers.allow(candidate.provider):
-                skipped.append(candidate.provider)
-                continue
+        call = _Call(config.model)
+        for candidate, provider in self._admitted(call):
             started = time.perf_counter()
             try:
                 completion = provider.complete(
-                    messages,
-                    config,
-                    model=candidate.model,
-                    timeout=self.config.providers[candidate.provider].timeout_seconds,
+                    messages, config, model=candidate.model, timeout=self._timeout(candidate)
                 )
             except ProviderError as error:
-                attempts.append(failed_attempt(candidate, error, started))
-                self._after_failure(
-                    error,
-                    candidate=candidate,
-                    model=config.model,
-                    attempts=attempts,
-                    skipped=skipped,
-                )
+                self._failed(call, error, candidate=candidate, started=started)
                 continue
             except BaseException:
                 self._breakers.release(candidate.provider)  # a bug, not the provider's health
                 raise
-            completion = priced(candidate, completion, started)
-            self._breakers.record_success(candidate.provider)
-            attempts.append(succeeded_attempt(completion))
-            return RouterResult(completion=completion, attempts=attempts)
-        raise all_candidates_failed(config.model, attempts, skipped)
+            return self._succeeded(call, completion, candidate=candidate, started=started)
+        raise call.exhausted()
 
     def stream(
         self, messages: list[ChatMessage], config: ModelConfig
@@ -194,21 +212,13 @@ class Router:
         the first delta therefore raises AllCandidatesFailed (with that failed attempt).
         Raises UnknownModel before yielding anything for an unknown alias.
         """
-        attempts: list[Attempt] = []
-        skipped: list[str] = []
-        for candidate in self._candidates(config.model):
-            provider = self._provider(candidate.provider)  # before a trial may be claimed
-            if not self._breakers.allow(candidate.provider):
-                skipped.append(candidate.provider)
-                continue
+        call = _Call(config.model)
+        for candidate, provider in self._admitted(call):
             started = time.perf_counter()
             yielded = False
             completion: Completion | None = None
             items = provider.stream(
-                messages,
-                config,
-                model=candidate.model,
-                timeout=self.config.providers[candidate.provider].timeout_seconds,
+                messages, config, model=candidate.model, timeout=self._timeout(candidate)
             )
             try:
                 # closing(): ends the provider's HTTP response when we stop early, either at
@@ -223,26 +233,15 @@ class Router:
                 if completion is None:
                     raise ProviderError("empty_response", f"{candidate.provider} ended the stream")
             except ProviderError as error:
-                attempts.append(failed_attempt(candidate, error, started))
-                self._after_failure(
-                    error,
-                    candidate=candidate,
-                    model=config.model,
-                    attempts=attempts,
-                    skipped=skipped,
-                    yielded=yielded,
-                )
+                self._failed(call, error, candidate=candidate, started=started, yielded=yielded)
                 continue
             except BaseException:
                 # Includes GeneratorExit when the caller stops reading early.
                 self._breakers.release(candidate.provider)
                 raise
-            completion = priced(candidate, completion, started)
-            self._breakers.record_success(candidate.provider)
-            attempts.append(succeeded_attempt(completion))
-            yield RouterResult(completion=completion, attempts=attempts)
+            yield self._succeeded(call, completion, candidate=candidate, started=started)
             return
-        raise all_candidates_failed(config.model, attempts, skipped)
+        raise call.exhausted()
 
     def health(self) -> list[dict]:
         """One entry per provider, for the system status API. Holds no URLs and no keys."""

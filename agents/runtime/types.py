@@ -7,6 +7,18 @@ Everything here is plain data: the agent services store `Attempt`s in the usage 
 from dataclasses import dataclass
 from decimal import Decimal
 
+__all__ = [
+    "AllCandidatesFailed",
+    "Attempt",
+    "Candidate",
+    "ChatMessage",
+    "Completion",
+    "ModelConfig",
+    "ProviderError",
+    "RoutingConfigError",
+    "UnknownModel",
+]
+
 RETRYABLE_CODES = frozenset({"timeout", "rate_limited", "server_error", "connection_error"})
 FINAL_CODES = frozenset({"bad_request", "authentication", "empty_response"})
 

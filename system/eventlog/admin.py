@@ -1,13 +1,13 @@
 """The event log in the back office: read-only."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from system.kernel.admin import ReadOnlyAdminMixin
 from system.models import EventLogEntry
 
 
 @admin.register(EventLogEntry)
-class EventLogEntryAdmin(admin.ModelAdmin):
+class EventLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the log is written by services only and pruned by beat."""
 
     list_display = ("event_id", "event_type", "created_at", "agent_id", "channel_id", "session_id")
@@ -15,12 +15,3 @@ class EventLogEntryAdmin(admin.ModelAdmin):
     search_fields = ("=event_id", "=agent_id", "=channel_id", "=session_id")
     ordering = ("-event_id",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -4,10 +4,17 @@ capped, and a page renders as `{<items key>: [...], "pagination": {"page", "limi
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from system.kernel.exceptions import ValidationFailed
+
+# The query parameters of a list paged with the default limits, for its OpenAPI description.
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="1-based page number (default 1)"),
+    OpenApiParameter("limit", int, description="page size (default 20, at most 100)"),
+]
 
 
 def _int_param(request: Request, name: str, default: int) -> int:

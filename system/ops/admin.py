@@ -14,12 +14,20 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from agents.selectors import agents_count_by_status
+from sessions_app.selectors import sessions_count_by_status
+from system.kernel.admin import ReadOnlyAdminMixin
 from system.kernel.exceptions import DomainError
 from system.kernel.policy import get_policy
 from system.kernel.roles import user_roles
 from system.models import SystemTask
 from system.ops.status import status_current
-from system.ops.system_tasks import TASK_TYPES, system_task_create, system_tasks_recent
+from system.ops.system_tasks import (
+    TASK_FIELDS,
+    TASK_TYPES,
+    system_task_create,
+    system_tasks_recent,
+)
 
 DASHBOARD_REFRESH_SECONDS = 10
 
@@ -31,17 +39,11 @@ def _may_run_tasks(request: HttpRequest) -> bool:
 
 
 def _counts() -> dict[str, dict[str, int]]:
-    from agents.models import Agent
-    from sessions_app.models import Session
-
-    def by_status(queryset) -> dict[str, int]:
-        rows = queryset.values("status").annotate(n=Count("pk")).order_by("status")
-        return {row["status"]: row["n"] for row in rows}
-
+    rows = SystemTask.objects.values("status").annotate(n=Count("pk")).order_by("status")
     return {
-        "agents": by_status(Agent.objects.all()),
-        "sessions": by_status(Session.objects.all()),
-        "system tasks": by_status(SystemTask.objects.all()),
+        "agents": agents_count_by_status(),
+        "sessions": sessions_count_by_status(),
+        "system tasks": {row["status"]: row["n"] for row in rows},
     }
 
 
@@ -59,7 +61,7 @@ def _service_rows(status: dict) -> list[dict]:
 
 
 @admin.register(SystemTask)
-class SystemTaskAdmin(admin.ModelAdmin):
+class SystemTaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: tasks are made through the service (API or dashboard) and run by workers."""
 
     list_display = (
@@ -75,28 +77,8 @@ class SystemTaskAdmin(admin.ModelAdmin):
     list_select_related = ("requested_by",)
     search_fields = ("=task_id",)
     ordering = ("-queued_at",)
-    fields = (
-        "task_id",
-        "task_type",
-        "status",
-        "parameters",
-        "requested_by",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "result_pretty",
-        "error",
-    )
+    fields = (*TASK_FIELDS, "result_pretty", "error")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="result")
     def result_pretty(self, task: SystemTask) -> str:

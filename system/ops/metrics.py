@@ -20,12 +20,17 @@ import os
 from collections.abc import Iterator
 
 import redis
+from celery.signals import task_postrun
 from django.db import DatabaseError
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from django.db.models import Max
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agents.selectors import agents_running_count
+from sessions_app.selectors import sessions_active_count
 from system.kernel.redis_client import get_redis
+from system.models import EventLogEntry
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +75,6 @@ def _on_task_postrun(sender=None, state: str | None = None, **kwargs) -> None:
 def task_outcome_counting_start() -> None:
     """Connect the Celery signal that counts outcomes. Called on `worker_init`, in the main
     process before the pool forks, so that every pool process inherits the receiver."""
-    from celery.signals import task_postrun
-
     task_postrun.connect(_on_task_postrun, weak=False, dispatch_uid="os371-task-outcomes")
 
 
@@ -116,16 +119,10 @@ class ClusterCollector(Collector):
         yield from self._database_metrics()
 
     def _database_metrics(self) -> Iterator[Metric]:
-        from django.db.models import Max
-
-        from agents.models import Agent
-        from sessions_app.models import Session
-        from system.models import EventLogEntry
-
         try:
             last_event_id = EventLogEntry.objects.aggregate(last=Max("event_id"))["last"] or 0
-            sessions = Session.objects.filter(status=Session.Status.ACTIVE).count()
-            agents = Agent.objects.filter(status=Agent.Status.RUNNING).count()
+            sessions = sessions_active_count()
+            agents = agents_running_count()
         except DatabaseError:
             return
         yield CounterMetricFamily(
@@ -151,8 +148,6 @@ def metrics_registry() -> CollectorRegistry:
     files in PROMETHEUS_MULTIPROC_DIR plus the cluster-wide collector."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return REGISTRY
-    from prometheus_client import multiprocess
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(_cluster_collector)

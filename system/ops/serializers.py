@@ -2,8 +2,9 @@
 
 from rest_framework import serializers
 
+from agents.serializers import DefaultAgentConfigSerializer
 from system.models import SystemTask
-from system.ops.system_tasks import TASK_TYPES
+from system.ops.system_tasks import TASK_FIELDS, TASK_TYPES
 
 _STATES = "operational | degraded | unavailable"
 
@@ -48,15 +49,6 @@ class ProviderHealthSerializer(serializers.Serializer):
     configured = serializers.BooleanField()
     healthy = serializers.BooleanField()
     consecutive_failures = serializers.IntegerField()
-
-
-class DefaultAgentConfigSerializer(serializers.Serializer):
-    model = serializers.CharField()
-    temperature = serializers.FloatField()
-    max_tokens = serializers.IntegerField()
-    top_p = serializers.FloatField()
-    frequency_penalty = serializers.FloatField()
-    presence_penalty = serializers.FloatField()
 
 
 class RateLimitsSerializer(serializers.Serializer):
@@ -112,18 +104,7 @@ class SystemTaskSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SystemTask
-        fields = [
-            "task_id",
-            "task_type",
-            "status",
-            "parameters",
-            "requested_by",
-            "queued_at",
-            "started_at",
-            "finished_at",
-            "result",
-            "error",
-        ]
+        fields = [*TASK_FIELDS, "result", "error"]
 
 
 class SystemTaskListSerializer(serializers.Serializer):

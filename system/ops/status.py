@@ -24,6 +24,9 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 import config
+from agents.runtime import get_router
+from agents.selectors import agents_running_count
+from sessions_app.selectors import sessions_active_count
 from system.kernel.policy import get_policy
 from system.kernel.ratelimit import WINDOW_SECONDS
 from system.kernel.redis_client import get_redis
@@ -59,9 +62,7 @@ def _message_broker() -> None:
     if url.split(":", 1)[0] in {"redis", "rediss", "unix"}:
         redis_ping(url, timeout=PROBE_TIMEOUT)
         return None
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
+    with config.celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT)
     return None
 
@@ -118,18 +119,6 @@ def _count(query: Callable[[], int]) -> int | None:
         return None
 
 
-def _active_agents() -> int:
-    from agents.models import Agent
-
-    return Agent.objects.filter(status=Agent.Status.RUNNING).count()
-
-
-def _active_sessions() -> int:
-    from sessions_app.models import Session
-
-    return Session.objects.filter(status=Session.Status.ACTIVE).count()
-
-
 def system_load() -> float | None:
     """The 1-minute load average per CPU (1.0: every core busy on average)."""
     try:
@@ -156,8 +145,8 @@ def status_compute() -> dict[str, Any]:
     metrics = {
         # Counted only when the probe found the database answering: a hung database must not
         # hold the status request for the length of a connect timeout.
-        "active_agents": _count(_active_agents) if database_up else None,
-        "active_sessions": _count(_active_sessions) if database_up else None,
+        "active_agents": _count(agents_running_count) if database_up else None,
+        "active_sessions": _count(sessions_active_count) if database_up else None,
         "requests_per_minute": rates[0] if rates else None,
         "error_rate": rates[1] if rates else None,
         "system_load": system_load(),
@@ -232,8 +221,6 @@ _SESSION_DEFAULTS = {
 def system_config() -> dict[str, Any]:
     """What an operator needs to know about the running configuration. Holds no secrets:
     providers are described by the router's health report (no URLs, no keys)."""
-    from agents.runtime import get_router
-
     policy = get_policy()
     return {
         "version": config.__version__,

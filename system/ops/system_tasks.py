@@ -38,6 +38,17 @@ from system.ops.tasks import run_system_task
 logger = logging.getLogger(__name__)
 
 TASK_TYPES: tuple[str, ...] = tuple(SystemTask.Type.values)
+# A task as the API and the back office show it; each then adds the result and the error.
+TASK_FIELDS = (
+    "task_id",
+    "task_type",
+    "status",
+    "parameters",
+    "requested_by",
+    "queued_at",
+    "started_at",
+    "finished_at",
+)
 CACHE_AREAS = ("all", "cache", "responses")
 # After the hard time limit, give the worker this long to record the outcome itself.
 STALE_GRACE = timedelta(seconds=60)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +26,7 @@ from system.auth.outage import (
 )
 from system.kernel.caching import cached_read
 from system.kernel.idempotency import idempotent
-from system.kernel.pagination import PagePagination
+from system.kernel.pagination import PAGE_PARAMETERS, PagePagination
 from system.kernel.validation import validated
 from system.kernel.views import websocket_url
 from system.ops.metrics import metrics_registry
@@ -83,10 +83,7 @@ class SystemTaskListCreateView(APIView):
     policy_actions = {"get": "system.tasks.read", "post": "system.tasks.run"}
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("page", int, description="1-based page number (default 1)"),
-            OpenApiParameter("limit", int, description="page size (default 20, at most 100)"),
-        ],
+        parameters=PAGE_PARAMETERS,
         responses={200: SystemTaskListSerializer},
         operation_id="v1_system_tasks_list",
     )

@@ -3,9 +3,10 @@
 Synchronous (ORM and Redis); the consumer runs them through `database_sync_to_async`.
 """
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from messaging.models import Message
 from messaging.selectors import channel_get_visible
 from messaging.services import message_post_as_principal
 from system.kernel.exceptions import PermissionDeniedError
@@ -14,9 +15,17 @@ from system.kernel.ratelimit import rate_limit_hit
 from system.realtime.access import SEND_MESSAGES, Grants
 
 
+@dataclass(frozen=True)
+class MessageSent:
+    """What the `ack` of a `send_message` names: the message and its channel."""
+
+    message_id: uuid.UUID
+    channel_id: uuid.UUID
+
+
 def message_send(
     *, principal: Principal, grants: Grants, channel_id: Any, content: Any, metadata: Any
-) -> Message:
+) -> MessageSent:
     """`send_message`: as POST /api/v1/channels/{id}/messages (policy, the principal's
     per-minute rate limit, channel visibility, message posting), sent as the principal itself.
     A channel that does not exist and one the principal may not see are both
@@ -27,6 +36,7 @@ def message_send(
         )
     rate_limit_hit(principal.id, grants.rate_limit)
     channel = channel_get_visible(principal=principal, channel_id=channel_id)
-    return message_post_as_principal(
+    message = message_post_as_principal(
         principal=principal, channel=channel, content=content, metadata=metadata
     )
+    return MessageSent(message_id=message.message_id, channel_id=message.channel_id)

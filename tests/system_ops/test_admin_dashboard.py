@@ -5,6 +5,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from agents.services import agent_create, agent_start
+from sessions_app import timeouts
+from sessions_app.services import session_create
 from system.models import SystemTask
 from system.ops.system_tasks import system_task_create, system_task_run
 
@@ -49,6 +52,20 @@ def test_dashboard_shows_status_counts_tasks_and_errors_and_refreshes_itself(
     assert "unknown role &#x27;wizard&#x27;" in page
     assert response.context["recent_errors"][0].pk == failed.pk
     assert [t.pk for t in response.context["recent_tasks"]] == [failed.pk, ok.pk]
+
+
+def test_dashboard_counts_agents_and_sessions_by_status(superuser_client, make_user):
+    mimi = agent_start(agent=agent_create(name="ceo_mimi", type="ceo_mimi"))
+    agent_create(name="cfo_cash", type="cfo_cash")
+    session_create(
+        agent=mimi, user_id="user-1", owner=make_user("owner"), config=timeouts.defaults()
+    )
+
+    counts = superuser_client.get(DASHBOARD).context["counts"]
+
+    assert counts["agents"] == {"created": 1, "running": 1}
+    assert counts["sessions"] == {"active": 1}
+    assert counts["system tasks"] == {}
 
 
 def test_the_run_buttons_queue_a_task_through_the_service(

@@ -8,6 +8,9 @@ import pytest
 import time_machine
 
 from agents.services import agent_create, agent_start
+from config.celery import app as celery_app
+from sessions_app import timeouts
+from sessions_app.services import session_create
 from system.ops.heartbeat import heartbeat_fresh_seconds, worker_heartbeat_write
 from system.ops.status import STATUS_BUCKET_SECONDS, status_cache_clear
 
@@ -49,6 +52,40 @@ def test_metrics_count_running_agents_and_the_load_per_cpu(client_as, fresh_work
     assert metrics["active_sessions"] == 0
     load = os.getloadavg()[0] / os.cpu_count()
     assert metrics["system_load"] == pytest.approx(load, abs=0.5)
+
+
+@pytest.mark.django_db
+def test_active_sessions_include_those_past_expiry_the_sweep_has_not_reached(
+    client_as, make_user, fresh_worker
+):
+    mimi = agent_start(agent=agent_create(name="ceo_mimi", type="ceo_mimi"))
+    session_create(
+        agent=mimi, user_id="user-1", owner=make_user("owner"), config=timeouts.defaults()
+    )
+    client = client_as("system_monitor")
+
+    with time_machine.travel(time.time() + 2 * 3600):
+        metrics = client.get(URL).json()["metrics"]
+
+    assert metrics["active_sessions"] == 1
+
+
+@pytest.fixture
+def memory_broker(settings) -> None:
+    """A broker that is not Redis: kombu's in-process transport. The Celery app's
+    configuration is a live view of the Django settings, so it follows (and is restored)."""
+    settings.CELERY_BROKER_URL = "memory://"
+    assert celery_app.conf.broker_url == "memory://"
+
+
+@pytest.mark.django_db
+def test_a_broker_that_is_not_redis_is_probed_through_the_celery_apps_connection(
+    client_as, fresh_worker, memory_broker
+):
+    body = client_as("system_monitor").get(URL).json()
+
+    assert body["services"]["message_broker"] == "operational"
+    assert "error" not in body["details"]["message_broker"]
 
 
 @pytest.mark.django_db

@@ -7,16 +7,13 @@ instead of falling back. `max_tokens` is sent (the API requires it).
 
 import time
 from collections.abc import Generator
-from decimal import Decimal
 
 import anthropic
 import httpx2
 
-from agents.runtime.config import ProviderSpec
-from agents.runtime.providers.common import ClientCache, status_error
+from agents.runtime.providers.common import SdkProvider, status_error
 from agents.runtime.types import ChatMessage, Completion, ModelConfig, ProviderError
 
-NO_KEY_PLACEHOLDER = "not-needed"
 _EVENT_ERROR_CODES = {
     "overloaded_error": "server_error",
     "api_error": "server_error",
@@ -36,22 +33,14 @@ def _client(api_key: str, base_url: str | None, timeout: float) -> anthropic.Ant
     return anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
 
-class AnthropicProvider:
+class AnthropicProvider(SdkProvider[anthropic.Anthropic]):
     kind = "anthropic"
-
-    def __init__(self, *, spec: ProviderSpec) -> None:
-        self.name = spec.name
-        self._spec = spec
-        self._clients: ClientCache[anthropic.Anthropic] = ClientCache(_client)
+    client_factory = staticmethod(_client)
 
     def _request(
         self, messages: list[ChatMessage], config: ModelConfig, *, model: str, timeout: float
     ) -> tuple[anthropic.Anthropic, dict]:
-        client = self._clients.get(
-            api_key=self._spec.api_key() or NO_KEY_PLACEHOLDER,
-            base_url=self._spec.resolved_base_url(),
-            timeout=timeout,
-        )
+        client = self._client(timeout)
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         params: dict = {
             "model": model,
@@ -83,20 +72,15 @@ class AnthropicProvider:
             )
         return ProviderError("server_error", f"{self.name} (model {model}) sent an unusable reply")
 
-    def _completion(
+    def _from_message(
         self, message: anthropic.types.Message, *, model: str, started: float
     ) -> Completion:
-        text = "".join(block.text for block in message.content if block.type == "text")
-        if not text.strip():
-            raise ProviderError("empty_response", f"{self.name} (model {model}) returned no text")
-        return Completion(
-            text=text,
+        return self._completion(
+            "".join(block.text for block in message.content if block.type == "text"),
             model=model,
-            provider=self.name,
+            started=started,
             prompt_tokens=message.usage.input_tokens,
             completion_tokens=message.usage.output_tokens,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=Decimal(0),
         )
 
     def complete(
@@ -110,7 +94,7 @@ class AnthropicProvider:
             raise ProviderError("authentication", f"{self.name} rejected the credentials") from None
         except (anthropic.AnthropicError, httpx2.TransportError) as exc:
             raise self._error(exc, model=model) from exc
-        return self._completion(message, model=model, started=started)
+        return self._from_message(message, model=model, started=started)
 
     def stream(
         self, messages: list[ChatMessage], config: ModelConfig, *, model: str, timeout: float
@@ -128,4 +112,4 @@ class AnthropicProvider:
         # Mid-stream read errors reach us as httpx2's own: this SDK does not wrap them.
         except (anthropic.AnthropicError, httpx2.TransportError) as exc:
             raise self._error(exc, model=model) from exc
-        yield self._completion(message, model=model, started=started)
+        yield self._from_message(message, model=model, started=started)

@@ -2,15 +2,21 @@
 
 import re
 import threading
+import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Generic, TypeVar
 
-from agents.runtime.types import ProviderError
+from agents.runtime.config import ProviderSpec
+from agents.runtime.types import Completion, ProviderError
 
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key|api)[-_][A-Za-z0-9_*.-]{6,}", re.IGNORECASE)
 _DETAIL_LIMIT = 300
 
 ClientT = TypeVar("ClientT")
+
+# Local servers (Ollama, llama.cpp) need no key, but the SDKs refuse to start without one.
+NO_KEY_PLACEHOLDER = "not-needed"
 
 
 def code_for_status(status: int) -> str:
@@ -66,3 +72,41 @@ class ClientCache(Generic[ClientT]):
                 self._client = self._factory(api_key, base_url, timeout)
                 self._settings = settings
             return self._client
+
+
+class SdkProvider(Generic[ClientT]):
+    """A provider entry served through a vendor SDK. Subclasses set `kind` and
+    `client_factory`: (api_key, base_url, timeout) → a client that never retries by itself."""
+
+    kind: str
+    client_factory: Callable[[str, str | None, float], ClientT]
+
+    def __init__(self, *, spec: ProviderSpec) -> None:
+        self.name = spec.name
+        self._spec = spec
+        self._clients: ClientCache[ClientT] = ClientCache(self.client_factory)
+
+    def _client(self, timeout: float) -> ClientT:
+        """The client for the key and URL as configured now (read at every call)."""
+        return self._clients.get(
+            api_key=self._spec.api_key() or NO_KEY_PLACEHOLDER,
+            base_url=self._spec.resolved_base_url(),
+            timeout=timeout,
+        )
+
+    def _completion(
+        self, text: str, *, model: str, started: float, prompt_tokens: int, completion_tokens: int
+    ) -> Completion:
+        """A call's answer; no text at all is `empty_response`. The cost is left at 0 for the
+        router, which knows the candidate's prices."""
+        if not text.strip():
+            raise ProviderError("empty_response", f"{self.name} (model {model}) returned no text")
+        return Completion(
+            text=text,
+            model=model,
+            provider=self.name,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            cost_usd=Decimal(0),
+        )

@@ -3,17 +3,13 @@ through the official `openai` SDK."""
 
 import time
 from collections.abc import Generator
-from decimal import Decimal
 
 import openai
+from openai.types import CompletionUsage
 
-from agents.runtime.config import ProviderSpec
-from agents.runtime.providers.common import ClientCache, status_error
+from agents.runtime.providers.common import SdkProvider, status_error
 from agents.runtime.tokens import count_prompt_tokens, count_tokens
 from agents.runtime.types import ChatMessage, Completion, ModelConfig, ProviderError
-
-# Local servers (Ollama, llama.cpp) need no key, but the SDK refuses to start without one.
-NO_KEY_PLACEHOLDER = "not-needed"
 
 
 def _client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
@@ -21,22 +17,14 @@ def _client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI
     return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
 
-class OpenAICompatibleProvider:
+class OpenAICompatibleProvider(SdkProvider[openai.OpenAI]):
     kind = "openai"
-
-    def __init__(self, *, spec: ProviderSpec) -> None:
-        self.name = spec.name
-        self._spec = spec
-        self._clients: ClientCache[openai.OpenAI] = ClientCache(_client)
+    client_factory = staticmethod(_client)
 
     def _request(
         self, messages: list[ChatMessage], config: ModelConfig, *, model: str, timeout: float
     ) -> tuple[openai.OpenAI, dict]:
-        client = self._clients.get(
-            api_key=self._spec.api_key() or NO_KEY_PLACEHOLDER,
-            base_url=self._spec.resolved_base_url(),
-            timeout=timeout,
-        )
+        client = self._client(timeout)
         params = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -68,6 +56,24 @@ class OpenAICompatibleProvider:
         # An error event inside a stream, or a response the SDK could not parse.
         return ProviderError("server_error", f"{self.name} (model {model}) sent an unusable reply")
 
+    def _from_text(
+        self,
+        text: str,
+        usage: CompletionUsage | None,
+        *,
+        messages: list[ChatMessage],
+        model: str,
+        started: float,
+    ) -> Completion:
+        # Some compatible servers report no usage (or ignore include_usage): we count then.
+        return self._completion(
+            text,
+            model=model,
+            started=started,
+            prompt_tokens=usage.prompt_tokens if usage else count_prompt_tokens(messages),
+            completion_tokens=usage.completion_tokens if usage else count_tokens(text),
+        )
+
     def complete(
         self, messages: list[ChatMessage], config: ModelConfig, *, model: str, timeout: float
     ) -> Completion:
@@ -80,17 +86,8 @@ class OpenAICompatibleProvider:
         except openai.OpenAIError as exc:
             raise self._error(exc, model=model) from exc
         text = (response.choices[0].message.content or "") if response.choices else ""
-        if not text.strip():
-            raise ProviderError("empty_response", f"{self.name} (model {model}) returned no text")
-        usage = response.usage
-        return Completion(
-            text=text,
-            model=model,
-            provider=self.name,
-            prompt_tokens=usage.prompt_tokens if usage else count_prompt_tokens(messages),
-            completion_tokens=usage.completion_tokens if usage else count_tokens(text),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=Decimal(0),
+        return self._from_text(
+            text, response.usage, messages=messages, model=model, started=started
         )
 
     def stream(
@@ -115,16 +112,6 @@ class OpenAICompatibleProvider:
             raise ProviderError("authentication", f"{self.name} rejected the credentials") from None
         except openai.OpenAIError as exc:
             raise self._error(exc, model=model) from exc
-        text = "".join(parts)
-        if not text.strip():
-            raise ProviderError("empty_response", f"{self.name} (model {model}) returned no text")
-        yield Completion(
-            text=text,
-            model=model,
-            provider=self.name,
-            # Some compatible servers ignore include_usage; then we count ourselves.
-            prompt_tokens=usage.prompt_tokens if usage else count_prompt_tokens(messages),
-            completion_tokens=usage.completion_tokens if usage else count_tokens(text),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            cost_usd=Decimal(0),
+        yield self._from_text(
+            "".join(parts), usage, messages=messages, model=model, started=started
         )
