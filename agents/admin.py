@@ -189,14 +189,14 @@ class AgentAdmin(admin.ModelAdmin):
         for failure in failed:
             self.message_user(request, failure, messages.WARNING)
 
-    @admin.action(description="Start selected agents")
+    @admin.action(description="Start selected agents", permissions=["change"])
     def start(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, services.agent_start, "Started")
 
-    @admin.action(description="Stop selected agents")
+    @admin.action(description="Stop selected agents", permissions=["change"])
     def stop(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, services.agent_stop, "Stopped")
 
-    @admin.action(description="Restart selected agents")
+    @admin.action(description="Restart selected agents", permissions=["change"])
     def restart(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, services.agent_restart, "Restarted")

@@ -33,6 +33,14 @@ class AgentBudgetExceeded(DomainError):
     message = "The agent has spent its daily budget."
 
 
+class BudgetUnavailable(AgentBudgetExceeded):
+    """Spend cannot be counted (Redis is unreachable), so no call is made."""
+
+    code = "budget_unavailable"
+    http_status = 503
+    message = "Agent budgets cannot be checked right now; retry shortly."
+
+
 class AgentRuntimeError(DomainError):
     code = "agent_runtime_error"
     http_status = 502

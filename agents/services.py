@@ -3,19 +3,17 @@
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from agents.exceptions import (
     AgentAlreadyRunning,
-    AgentBudgetExceeded,
     AgentNameTaken,
     AgentNotRunning,
     AgentRuntimeError,
@@ -30,6 +28,8 @@ from agents.runtime import (
     ModelConfig,
     get_router,
 )
+from agents.runtime.tokens import conversation_capped
+from agents.spend import Reservation, spend_reserve, spend_settle
 from agents.validation import validate_agent_fields
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
@@ -38,7 +38,6 @@ from system.kernel.caching import resource_version_bump
 logger = logging.getLogger(__name__)
 
 AGENT_STATUS_EVENT = "agent_status_update"
-AGENT_BUDGET_EVENT = "agent_budget_exceeded"
 
 
 def _changed(agent: Agent, *, old_name: str | None = None) -> None:
@@ -174,40 +173,9 @@ def agent_mark_error(*, agent: Agent, reason: str) -> Agent:
 # --- The runtime entry point -------------------------------------------------------------
 
 
-def _start_of_day(now: datetime) -> datetime:
-    return datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-
-
-def agent_spent_today(*, agent: Agent) -> Decimal:
-    now = timezone.now()
-    total = UsageRecord.objects.filter(agent=agent, created_at__gte=_start_of_day(now)).aggregate(
-        total=Sum("cost_usd")
-    )["total"]
-    return total or Decimal(0)
-
-
-def _check_budget(agent: Agent) -> None:
-    budget = agent.config.get("daily_budget_usd")
-    if budget is None:
-        return
-    spent = agent_spent_today(agent=agent)
-    if spent < Decimal(budget):
-        return
-    details = {
-        "agent_id": str(agent.agent_id),
-        "daily_budget_usd": budget,
-        "spent_usd": f"{spent:.6f}",
-    }
-    with transaction.atomic():
-        event_emit(
-            event_type=AGENT_BUDGET_EVENT,
-            data={**details, "timestamp": timezone.now()},
-            scope=EventScope(agent_id=agent.agent_id),
-        )
-    raise AgentBudgetExceeded(details=details)
-
-
-def _record(agent: Agent, request_id: uuid.UUID, attempts: list[Attempt]) -> None:
+def _record(
+    agent: Agent, request_id: uuid.UUID, attempts: list[Attempt], reservation: Reservation
+) -> None:
     UsageRecord.objects.bulk_create(
         UsageRecord(
             agent=agent,
@@ -224,6 +192,7 @@ def _record(agent: Agent, request_id: uuid.UUID, attempts: list[Attempt]) -> Non
         )
         for a in attempts
     )
+    spend_settle(reservation=reservation, cost=sum((a.cost_usd for a in attempts), Decimal(0)))
 
 
 def agent_model_config(agent: Agent) -> ModelConfig:
@@ -238,46 +207,66 @@ def agent_model_config(agent: Agent) -> ModelConfig:
     )
 
 
+def _prepared(
+    agent: Agent, conversation: list[ChatMessage]
+) -> tuple[list[ChatMessage], Reservation]:
+    """The prompt (persona, then the newest AGENT_PROMPT_MAX_CHARS of the conversation) and
+    its cost reserved on the budgets."""
+    conversation = conversation_capped(conversation, settings.AGENT_PROMPT_MAX_CHARS)
+    messages = [ChatMessage(role="system", content=agent.system_prompt), *conversation]
+    estimate = get_router().estimate_cost(messages, agent_model_config(agent))
+    return messages, spend_reserve(agent=agent, estimate=estimate)
+
+
 def agent_complete(*, agent: Agent, conversation: list[ChatMessage]) -> Completion:
     """Ask the agent's model for the next reply to `conversation` (user/assistant turns; the
     persona is prepended here). Every provider call lands in the usage ledger.
 
-    Raises AgentBudgetExceeded when today's spend reached the agent's daily budget, and
+    The call's estimated cost is first reserved on the agent's daily budget (its own, else the
+    default) and the platform's: AgentBudgetExceeded when either has no room, and no call.
     AgentRuntimeError when every candidate failed; after AGENT_ERROR_AFTER_FAILURES such
     requests in a row the agent moves to `error`. Holds no transaction during the call.
     """
-    _check_budget(agent)
-    messages = [ChatMessage(role="system", content=agent.system_prompt), *conversation]
+    messages, reservation = _prepared(agent, conversation)
     request_id = uuid.uuid4()
     try:
         result = get_router().complete(messages, agent_model_config(agent))
     except AllCandidatesFailed as exc:
-        _record(agent, request_id, exc.attempts)
+        _record(agent, request_id, exc.attempts, reservation)
         _after_failure(agent, exc)
         raise _runtime_error(exc) from None
-    _record(agent, request_id, result.attempts)
+    except BaseException:
+        spend_settle(reservation=reservation, cost=reservation.amount)  # unknown: count it all
+        raise
+    _record(agent, request_id, result.attempts, reservation)
     _after_success(agent)
     return result.completion
 
 
 def agent_stream(*, agent: Agent, conversation: list[ChatMessage]) -> Iterator[str | Completion]:
-    """agent_complete, streamed: yields text deltas, then the final Completion. Same budget
-    check, ledger and failure handling; the ledger is written when the stream ends."""
-    _check_budget(agent)
-    messages = [ChatMessage(role="system", content=agent.system_prompt), *conversation]
+    """agent_complete, streamed: yields text deltas, then the final Completion. Same budgets,
+    ledger and failure handling; the ledger is written when the stream ends (a stream its
+    reader abandons is charged its whole reservation)."""
+    messages, reservation = _prepared(agent, conversation)
     request_id = uuid.uuid4()
+    settled = False
     try:
         for item in get_router().stream(messages, agent_model_config(agent)):
             if isinstance(item, str):
                 yield item
             else:
-                _record(agent, request_id, item.attempts)
+                _record(agent, request_id, item.attempts, reservation)
+                settled = True
                 _after_success(agent)
                 yield item.completion
     except AllCandidatesFailed as exc:
-        _record(agent, request_id, exc.attempts)
+        _record(agent, request_id, exc.attempts, reservation)
+        settled = True
         _after_failure(agent, exc)
         raise _runtime_error(exc) from None
+    finally:
+        if not settled:
+            spend_settle(reservation=reservation, cost=reservation.amount)
 
 
 def _runtime_error(exc: AllCandidatesFailed) -> AgentRuntimeError:

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "system.kernel.middleware.AccessLogMiddleware",
     "system.kernel.middleware.RequestSizeLimitMiddleware",
     "system.kernel.middleware.RateLimitHeadersMiddleware",
+    "system.kernel.middleware.AdminLoginThrottleMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,9 +175,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
-# Celery's Django fixup would close the database connections around every task (a reconnect
-# per task); config.celery closes only old or broken ones instead, as Django does per request.
-# The fixup still recycles them after this many tasks per pool process.
+# config.celery closes only old or broken DB connections after a task, as Django does per
+# request (not all, as Celery's fixup would); the fixup recycles them after this many tasks.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -243,16 +243,18 @@ SIMPLE_JWT = {
 ROUTING_RULES_PATH = Path(
     env.str("ROUTING_RULES_PATH", default=str(BASE_DIR / "config" / "routing_rules.yaml"))
 )
-# How many reverse proxies in front append to X-Forwarded-For (0: trust REMOTE_ADDR only).
+# Reverse proxies in front that append to X-Forwarded-For (0: REMOTE_ADDR; deploy/nginx: 1).
+# Password attempts (token endpoint, admin login) per minute; refused while Redis is down.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+LOGIN_RATE_PER_USERNAME = env.int("LOGIN_RATE_PER_USERNAME", default=10)
+LOGIN_RATE_PER_IP = env.int("LOGIN_RATE_PER_IP", default=30)
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
-# --- Agents and the LLM router ------------------------------------------------------------
+# --- Agents and the LLM router (a new agent's config starts from DEFAULT_AGENT_CONFIG) -----
 LLM_ROUTING_PATH = Path(
     env.str("LLM_ROUTING_PATH", default=str(BASE_DIR / "config" / "llm_routing.yaml"))
 )
-# What a new agent gets for every config field its creator leaves out.
 DEFAULT_AGENT_CONFIG = {
     "model": env.str("AGENT_DEFAULT_MODEL", default="gpt-4"),
     "temperature": env.float("AGENT_DEFAULT_TEMPERATURE", default=0.7),
@@ -261,13 +263,15 @@ DEFAULT_AGENT_CONFIG = {
     "frequency_penalty": 0.0,
     "presence_penalty": 0.0,
 }
-
 # Runtime requests in a row on which every provider failed before an agent goes to `error`.
 AGENT_ERROR_AFTER_FAILURES = env.int("AGENT_ERROR_AFTER_FAILURES", default=3)
-
-# How many recent channel messages an agent sees when it answers.
+# Context an agent sees: recent channel messages, and at most this many characters of turns.
 MESSAGING_CONTEXT_MESSAGES = env.int("MESSAGING_CONTEXT_MESSAGES", default=20)
-
+AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=24_000)
+# Spend bounds: daily USD budgets reserved before each call; agent replies per user message.
+AGENT_DEFAULT_DAILY_BUDGET_USD = env.float("AGENT_DEFAULT_DAILY_BUDGET_USD", default=5.0)
+PLATFORM_DAILY_BUDGET_USD = env.float("PLATFORM_DAILY_BUDGET_USD", default=50.0)
+AGENT_REPLY_FANOUT_MAX = env.int("AGENT_REPLY_FANOUT_MAX", default=3)
 # --- Sessions: the ElizaOS timeout model, with ElizaOS's variable names -------------------
 SESSION_DEFAULT_TIMEOUT_MINUTES = env.int("SESSION_DEFAULT_TIMEOUT_MINUTES", default=30)
 SESSION_MIN_TIMEOUT_MINUTES = env.int("SESSION_MIN_TIMEOUT_MINUTES", default=5)
@@ -346,11 +350,9 @@ LOGGING = {
 }
 
 # --- System operations ---
-# Where the backup_database system task writes (PostgreSQL: pg_dump custom format; SQLite: a
-# copy made with the online backup API).
+# Where backup_database writes (PostgreSQL: pg_dump custom format; SQLite: online backup API).
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
-# GET /metrics (Prometheus text format) is off unless METRICS_ENABLED; then it answers only to
-# `Authorization: Bearer <METRICS_TOKEN>`.
+# GET /metrics (Prometheus) is off unless METRICS_ENABLED; then only for Bearer METRICS_TOKEN.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 if METRICS_ENABLED and not METRICS_TOKEN:
@@ -364,24 +366,21 @@ CELERY_BEAT_SCHEDULE["system-tasks-sweep"] = {"task": "system.system_tasks_sweep
 # The /v1/ws endpoint (system.realtime). Seconds unless the name says otherwise.
 # A client that sends no credentials in the URL or headers must send the auth command in time.
 WS_AUTH_TIMEOUT_SECONDS = env.float("WS_AUTH_TIMEOUT_SECONDS", default=10)
-# How often an open connection re-checks its credentials (expired JWT, revoked API key) and
-# refreshes its cached authorisation (roles, channel membership).
+# How often an open connection re-checks its credentials and refreshes its roles and grants.
 WS_AUTH_RECHECK_SECONDS = env.float("WS_AUTH_RECHECK_SECONDS", default=30)
-# Application-level `{"event": "ping"}` to idle clients (keeps proxies from timing out); dead
-# clients are found by daphne's protocol pings (--ping-interval/--ping-timeout).
+# `{"event": "ping"}` to idle clients for proxies; daphne's own pings find dead clients.
 WS_PING_SECONDS = env.float("WS_PING_SECONDS", default=25)
-# How often a connection compares what it delivered with the event log, to deliver events the
-# live path dropped when no later event arrives to reveal the gap.
+# How often a connection checks the event log for events the live path dropped.
 WS_SYNC_SECONDS = env.float("WS_SYNC_SECONDS", default=5)
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=64 * 1024)
-# Per-connection command token bucket; a client that has more than WS_COMMAND_OVERFLOW_CLOSE
-# commands refused within 10 s is closed (1008).
+# Per-connection command token bucket; > WS_COMMAND_OVERFLOW_CLOSE refusals in 10 s: 1008.
 WS_COMMAND_RATE = env.float("WS_COMMAND_RATE", default=20)
 WS_COMMAND_BURST = env.int("WS_COMMAND_BURST", default=40)
 WS_COMMAND_OVERFLOW_CLOSE = env.int("WS_COMMAND_OVERFLOW_CLOSE", default=40)
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=50)
-# Newest event-log entries each ws process keeps in memory to fill gaps without a query per
-# connection, and the batch size of replays from the database.
+# Sockets per client address waiting for the auth command, across all ws processes (Redis).
+WS_MAX_UNAUTHENTICATED_PER_IP = env.int("WS_MAX_UNAUTHENTICATED_PER_IP", default=20)
+# Newest event-log entries each ws process keeps to fill gaps, and the replay batch size.
 WS_LOG_WINDOW = env.int("WS_LOG_WINDOW", default=10_000)
 WS_REPLAY_BATCH = env.int("WS_REPLAY_BATCH", default=500)
 # The Redis pub/sub channel of committed event ids (system.realtime.hub). Pub/sub ignores the

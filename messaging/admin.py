@@ -19,10 +19,37 @@ class ChannelMemberInline(admin.TabularInline):
     readonly_fields = ("added_at",)
 
 
+class ChannelAdminForm(forms.ModelForm):
+    request: HttpRequest  # set by ChannelAdmin.get_form on the class it builds per request
+
+    class Meta:
+        model = Channel
+        fields = ["name", "type", "agent_replies_enabled"]
+
+    def clean_agent_replies_enabled(self) -> bool:
+        enabled = self.cleaned_data["agent_replies_enabled"]
+        if enabled and not self.instance.agent_replies_enabled:
+            try:
+                services.channel_agent_replies_check(
+                    enabled=True, principal=principal_from_request(self.request)
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return enabled
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "member_count", "message_count", "created_at")
-    list_filter = ("type",)
+    form = ChannelAdminForm
+    list_display = (
+        "name",
+        "type",
+        "agent_replies_enabled",
+        "member_count",
+        "message_count",
+        "created_at",
+    )
+    list_filter = ("type", "agent_replies_enabled")
     search_fields = ("name", "=channel_id")
     inlines = [ChannelMemberInline]
     readonly_fields = ("channel_id", "created_by", "created_at")
@@ -44,6 +71,11 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="messages", ordering="message_total")
     def message_count(self, channel: Channel) -> int:
         return channel.message_total
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.request = request
+        return form
 
     def save_model(
         self, request: HttpRequest, obj: Channel, form: forms.Form, change: bool

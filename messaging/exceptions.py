@@ -1,4 +1,4 @@
-from system.kernel.exceptions import DomainError, NotFound, PermissionDeniedError
+from system.kernel.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
 
 
 class ChannelNotFound(NotFound):
@@ -19,3 +19,14 @@ class InvalidMessageContent(DomainError):
 
 class MessageNotEditable(PermissionDeniedError):
     message = "Only the principal that posted a message may edit it."
+
+
+class SenderNotAllowed(DomainError):
+    code = "sender_not_allowed"
+    http_status = 403
+    message = "The sender names another local principal: post as yourself or as an external id."
+
+
+class ChannelOwnerNotRemovable(Conflict):
+    code = "owner_not_removable"
+    message = "The channel's owner cannot be removed from it."

@@ -19,6 +19,9 @@ class Channel(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Agents answer agents here (up to MAX_AGENT_HOPS deep, within AGENT_REPLY_FANOUT_MAX
+    # replies per user message). Only admin and agent_manager may turn it on.
+    agent_replies_enabled = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at", "channel_id"]
@@ -28,12 +31,16 @@ class Channel(models.Model):
 
 
 class ChannelMember(models.Model):
-    """An agent (member_id = its UUID) or a user (member_id = the id in the caller's system;
-    for a principal of ours, its username) in a channel."""
+    """A member, named by (member_type, member_id): an agent (its UUID), a local user (its
+    username), a standalone API key (its service user's username, `key:<prefix>`), or an
+    external participant (an ElizaOS `userId`, which grants nothing to a local account of
+    the same name)."""
 
     class Type(models.TextChoices):
         AGENT = "agent"
         USER = "user"
+        API_KEY = "api_key"
+        EXTERNAL = "external"
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="members")
     member_id = models.CharField(max_length=255)
@@ -42,9 +49,11 @@ class ChannelMember(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["channel", "member_id"], name="channel_member_uniq")
+            models.UniqueConstraint(
+                fields=["channel", "member_type", "member_id"], name="channel_member_uniq"
+            )
         ]
-        indexes = [models.Index(fields=["member_id"], name="channel_member_id_idx")]
+        indexes = [models.Index(fields=["member_id", "member_type"], name="channel_member_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.member_type}:{self.member_id}"

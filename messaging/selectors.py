@@ -10,27 +10,27 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
 from messaging.exceptions import ChannelNotFound
+from messaging.members import principal_member_ref
 from messaging.models import Channel, ChannelMember, Message
 from system.kernel.exceptions import ValidationFailed
 from system.kernel.principal import Principal
-
-
-def principal_member_id(*, principal: Principal) -> str:
-    """How a principal of ours appears in channel memberships: its username."""
-    return principal.username
+from system.kernel.roles import AGENT_MANAGER
 
 
 def channel_visible_to(
-    *, principal: Principal, channel_type: str, member_ids: Collection[str]
+    *, principal: Principal, channel_type: str, members: Collection[tuple[str, str]]
 ) -> bool:
     """THE channel-visibility rule, which every path (REST, WebSocket, admin) goes through:
-    public channels for everyone; private and direct ones for their members (by
-    principal_member_id); all for admins. `member_ids` may be empty for a public channel.
-    channels_visible is the same rule as a QuerySet."""
+    public channels for everyone; private and direct ones for their members, compared as
+    (member_type, member_id) pairs with the principal's own (principal_member_ref: an
+    external participant or agent id never matches a local account); all for admins.
+    `members` may be empty for a public channel. channels_visible is the same rule as a
+    QuerySet."""
+    ref = principal_member_ref(principal)
     return (
         principal.is_admin
         or channel_type == Channel.Type.PUBLIC
-        or principal_member_id(principal=principal) in member_ids
+        or (ref.member_type, ref.member_id) in members
     )
 
 
@@ -39,8 +39,9 @@ def channels_visible(*, principal: Principal) -> QuerySet:
     channels = Channel.objects.all()
     if principal.is_admin:
         return channels
+    ref = principal_member_ref(principal)
     membership = ChannelMember.objects.filter(
-        channel=OuterRef("pk"), member_id=principal_member_id(principal=principal)
+        channel=OuterRef("pk"), member_id=ref.member_id, member_type=ref.member_type
     )
     return channels.filter(Q(type=Channel.Type.PUBLIC) | Exists(membership))
 
@@ -61,14 +62,15 @@ def channel_get_visible(*, principal: Principal, channel_id: object) -> Channel:
 @dataclass(frozen=True)
 class ChannelAudience:
     """What a channel's visibility depends on, for callers that cache it (the WebSocket's
-    per-process directory): its type and, unless it is public, its members."""
+    per-process directory): its type and, unless it is public, its members as
+    (member_type, member_id) pairs."""
 
     channel_type: str
-    member_ids: frozenset[str]
+    members: frozenset[tuple[str, str]]
 
     def visible_to(self, principal: Principal) -> bool:
         return channel_visible_to(
-            principal=principal, channel_type=self.channel_type, member_ids=self.member_ids
+            principal=principal, channel_type=self.channel_type, members=self.members
         )
 
 
@@ -82,9 +84,19 @@ def channel_audience(*, channel_id: object) -> ChannelAudience | None:
     if channel_type is None:
         return None
     if channel_type == Channel.Type.PUBLIC:
-        return ChannelAudience(channel_type=channel_type, member_ids=frozenset())
-    members = ChannelMember.objects.filter(channel_id=pk).values_list("member_id", flat=True)
-    return ChannelAudience(channel_type=channel_type, member_ids=frozenset(members))
+        return ChannelAudience(channel_type=channel_type, members=frozenset())
+    members = ChannelMember.objects.filter(channel_id=pk).values_list("member_type", "member_id")
+    return ChannelAudience(channel_type=channel_type, members=frozenset(members))
+
+
+def channel_managed_by(*, principal: Principal, channel: Channel) -> bool:
+    """Who adds and removes members: the channel's owner (its creator), admins and agent
+    managers."""
+    return (
+        principal.is_admin
+        or AGENT_MANAGER in principal.roles
+        or (channel.created_by_id is not None and channel.created_by_id == principal.user_id)
+    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ class ChannelCreateInputSerializer(serializers.Serializer):
         required=False,
         help_text="Agents (UUID or name; `agent:<ref>` to insist), user ids (`user:<id>`)",
     )
+    agent_replies_enabled = serializers.JSONField(
+        required=False,
+        help_text="Agents answer agents here (admin or agent_manager only); default false",
+    )
 
 
 class MembersInputSerializer(serializers.Serializer):
@@ -36,7 +40,7 @@ class ChannelDetailSerializer(ChannelSerializer):
     members = ChannelMemberSerializer(many=True)
 
     class Meta(ChannelSerializer.Meta):
-        fields = [*ChannelSerializer.Meta.fields, "members"]
+        fields = [*ChannelSerializer.Meta.fields, "members", "agent_replies_enabled"]
 
 
 class ChannelListSerializer(serializers.Serializer):

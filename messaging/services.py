@@ -7,11 +7,25 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent
-from messaging.exceptions import MessageNotEditable
+from messaging.agent_replies import (
+    agents_to_answer,
+    channel_agent_replies_check,
+    reply_slots_claim,
+)
+from messaging.exceptions import ChannelOwnerNotRemovable, MessageNotEditable
+from messaging.members import (
+    MAX_MEMBER_ID,
+    agents_by_ref,
+    resolve_members,
+    sender_check,
+    username_member_ref,
+)
 from messaging.models import Channel, ChannelMember, Message
+from messaging.selectors import channel_managed_by
 from messaging.validation import MAX_CONTENT, validate_content, validate_metadata
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
@@ -21,84 +35,30 @@ from system.kernel.principal import Principal
 from system.kernel.sockets import sockets_channel_access_changed
 
 MAX_NAME = 100
-MAX_MEMBER_ID = 255
-MAX_MEMBERS = 1000
-# Agents answer other agents only when asked (metadata), and at most this many hops deep.
-ALLOW_AGENT_REPLIES = "allow_agent_replies"
-MAX_AGENT_HOPS = 3
 NEW_MESSAGE_EVENT = "new_message"
-
-
-@dataclass(frozen=True)
-class MemberRef:
-    member_id: str
-    member_type: str
 
 
 def messages_resource(channel_id: uuid.UUID | str) -> str:
     return f"channel:{channel_id}:messages"
 
 
-def _agents_by_ref(refs: list[str]) -> dict[str, Agent]:
-    """Agents named by UUID or by name, keyed by the reference used."""
-    ids, names = set(), set()
-    for ref in refs:
-        try:
-            ids.add(uuid.UUID(ref))
-        except ValueError:
-            names.add(ref)
-    found: dict[str, Agent] = {}
-    for agent in Agent.objects.filter(agent_id__in=ids) | Agent.objects.filter(name__in=names):
-        found[str(agent.agent_id)] = found[agent.name] = agent
-    return {ref: found[ref] for ref in refs if ref in found}
-
-
-def resolve_members(raw: Any, *, field: str = "members") -> list[MemberRef]:
-    """Members as strings (an agent's UUID or name, else a user id), `agent:<ref>` /
-    `user:<id>`, or objects {member_id, member_type}. An explicit agent that does not exist is
-    a 400 naming it."""
-    if not isinstance(raw, list):
-        raise ValidationFailed(details={field: ["Must be a list."]})
-    if len(raw) > MAX_MEMBERS:
-        raise ValidationFailed(details={field: [f"At most {MAX_MEMBERS} members."]})
-    wanted: list[tuple[str, str | None]] = []
-    for item in raw:
-        if isinstance(item, dict):
-            ref, kind = item.get("member_id"), item.get("member_type")
-        elif isinstance(item, str) and item.split(":", 1)[0] in ("agent", "user") and ":" in item:
-            kind, ref = item.split(":", 1)
-        else:
-            ref, kind = item, None
-        if (
-            not isinstance(ref, str)
-            or not 1 <= len(ref) <= MAX_MEMBER_ID
-            or kind not in (None, "agent", "user")
-        ):
-            raise ValidationFailed(
-                details={
-                    field: [
-                        "Each member is an agent id or name, or a user id of 1 to "
-                        f"{MAX_MEMBER_ID} characters."
-                    ]
-                }
-            )
-        wanted.append((ref, kind))
-    agents = _agents_by_ref([ref for ref, kind in wanted if kind != "user"])
-    unknown = [ref for ref, kind in wanted if kind == "agent" and ref not in agents]
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown agent: {', '.join(unknown)}.",
-            details={field: [f"Unknown agent: {r}" for r in unknown]},
-        )
-    members: dict[str, MemberRef] = {}
-    for ref, _kind in wanted:
-        agent = agents.get(ref) if _kind != "user" else None
-        member = MemberRef(str(agent.agent_id), "agent") if agent else MemberRef(ref, "user")
-        members.setdefault(member.member_id, member)
-    return list(members.values())
-
-
-def channel_create(*, name: Any, type: Any, members: Any, actor: AbstractBaseUser) -> Channel:
+def channel_create(
+    *,
+    name: Any,
+    type: Any,
+    members: Any,
+    actor: AbstractBaseUser,
+    creator_member: bool = False,
+    agent_replies_enabled: Any = False,
+    principal: Principal | None = None,
+) -> Channel:
+    """`actor` creates the channel and owns it (it manages the members). It is a member of
+    the private channels it makes, and of any other when `creator_member` (a session's
+    channel: its owner reads the conversation). `agent_replies_enabled` needs `principal` to
+    be admin or agent_manager (None: a trusted caller)."""
+    agent_replies_enabled = channel_agent_replies_check(
+        enabled=agent_replies_enabled, principal=principal
+    )
     errors: dict[str, list[str]] = {}
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME:
         errors["name"] = [f"1 to {MAX_NAME} characters."]
@@ -111,12 +71,17 @@ def channel_create(*, name: Any, type: Any, members: Any, actor: AbstractBaseUse
     resolved = resolve_members(members or [])
     if type == Channel.Type.DIRECT and len(resolved) != 2:
         raise ValidationFailed(details={"members": ["A direct channel has exactly two members."]})
-    if type == Channel.Type.PRIVATE:
-        creator = MemberRef(actor.get_username(), "user")
-        if creator.member_id not in {m.member_id for m in resolved}:
+    if type == Channel.Type.PRIVATE or creator_member:
+        creator = username_member_ref(actor.get_username())
+        if creator not in resolved:
             resolved.append(creator)
     with transaction.atomic():
-        channel = Channel.objects.create(name=name.strip(), type=type, created_by=actor)
+        channel = Channel.objects.create(
+            name=name.strip(),
+            type=type,
+            created_by=actor,
+            agent_replies_enabled=agent_replies_enabled,
+        )
         ChannelMember.objects.bulk_create(
             ChannelMember(channel=channel, member_id=m.member_id, member_type=m.member_type)
             for m in resolved
@@ -131,9 +96,18 @@ def _members_changed(channel: Channel) -> None:
     sockets_channel_access_changed(channel_id=channel.channel_id)
 
 
-def channel_members_add(*, channel: Channel, members: Any) -> Channel:
+def _members_change_check(*, channel: Channel, actor: Principal) -> None:
+    if not channel_managed_by(principal=actor, channel=channel):
+        raise PermissionDeniedError(
+            "Only the channel's owner, an admin or an agent manager changes its members.",
+            details={"channel_id": str(channel.channel_id)},
+        )
     if channel.type == Channel.Type.DIRECT:
         raise ValidationFailed(details={"members": ["A direct channel's members cannot change."]})
+
+
+def channel_members_add(*, channel: Channel, members: Any, actor: Principal) -> Channel:
+    _members_change_check(channel=channel, actor=actor)
     resolved = resolve_members(members)
     with transaction.atomic():
         ChannelMember.objects.bulk_create(
@@ -147,15 +121,29 @@ def channel_members_add(*, channel: Channel, members: Any) -> Channel:
     return channel
 
 
-def channel_members_remove(*, channel: Channel, members: Any) -> Channel:
-    if channel.type == Channel.Type.DIRECT:
-        raise ValidationFailed(details={"members": ["A direct channel's members cannot change."]})
+def channel_members_remove(*, channel: Channel, members: Any, actor: Principal) -> Channel:
+    """`members`: agent ids or names, member ids (every kind with that id), or
+    `<member_type>:<id>`. The owner's own membership cannot be removed (409)."""
+    _members_change_check(channel=channel, actor=actor)
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
         raise ValidationFailed(details={"members": ["A list of member ids or agent names."]})
-    agents = _agents_by_ref(members)
-    ids = {str(agents[m].agent_id) if m in agents else m for m in members}
+    agents = agents_by_ref(members)
+    match = Q(pk__in=[])
+    for ref in members:
+        kind, _, member_id = ref.partition(":")
+        if ref in agents:
+            match |= Q(member_type=ChannelMember.Type.AGENT, member_id=str(agents[ref].agent_id))
+        elif member_id and kind in ChannelMember.Type.values:
+            match |= Q(member_type=kind, member_id=member_id)
+        else:
+            match |= Q(member_id=ref)
+    removed = ChannelMember.objects.filter(match, channel=channel)
+    if channel.created_by is not None:
+        owner = username_member_ref(channel.created_by.get_username())
+        if removed.filter(member_type=owner.member_type, member_id=owner.member_id).exists():
+            raise ChannelOwnerNotRemovable(details={"member_id": owner.member_id})
     with transaction.atomic():
-        ChannelMember.objects.filter(channel=channel, member_id__in=ids).delete()
+        removed.delete()
         _members_changed(channel)
     return channel
 
@@ -174,14 +162,16 @@ class _Posting:
     as_user: bool = True
     user_id: int | None = None
     announce: bool = True
+    principal: Principal | None = None  # checked by sender_check; None: a trusted caller
 
     @classmethod
     def by(cls, principal: Principal, *, as_user: bool) -> "_Posting":
-        return cls(roles=principal.roles, as_user=as_user, user_id=principal.user_id)
+        return cls(
+            roles=principal.roles, as_user=as_user, user_id=principal.user_id, principal=principal
+        )
 
 
 _FROM_TRUSTED_USER = _Posting()
-_RECORDED_FROM_TRUSTED_USER = _Posting(announce=False)
 
 
 def _message_post(
@@ -201,7 +191,7 @@ def _message_post(
     metadata = validate_metadata(metadata)
     if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= MAX_MEMBER_ID:
         raise ValidationFailed(details={"sender_id": [f"1 to {MAX_MEMBER_ID} characters."]})
-    agent = None if posting.as_user else _agents_by_ref([sender_id]).get(sender_id)
+    agent = None if posting.as_user else agents_by_ref([sender_id]).get(sender_id)
     if agent is not None:
         if posting.roles is not None and not posting.roles & {"admin", "agent_manager"}:
             raise PermissionDeniedError(
@@ -212,6 +202,8 @@ def _message_post(
                 },
             )
         sender_id = str(agent.agent_id)
+    elif posting.principal is not None:
+        sender_check(principal=posting.principal, sender_id=sender_id)
     if (
         channel.type != Channel.Type.PUBLIC
         and not channel.members.filter(member_id=sender_id).exists()
@@ -296,14 +288,19 @@ def message_post_internal(
 
 
 def message_record(
-    *, channel: Channel, sender_id: Any, content: Any, metadata: Any = None
+    *,
+    channel: Channel,
+    sender_id: Any,
+    content: Any,
+    metadata: Any = None,
+    posted_by_id: int | None = None,
 ) -> Message:
     """message_post_internal without the announcement, for a caller with more work to do in
     its transaction (a session asking its agent synchronously). Call inside that transaction;
     it then calls message_replies_request() if it wants agents to answer, and message_emit()
     last: the event log's lock is held from an emit to the commit."""
     return _message_post(
-        _RECORDED_FROM_TRUSTED_USER,
+        _Posting(announce=False, user_id=posted_by_id),
         channel=channel,
         sender_id=sender_id,
         content=content,
@@ -330,34 +327,22 @@ def message_emit(message: Message) -> None:
     )
 
 
-def agents_to_answer(message: Message) -> list[uuid.UUID]:
-    """Running agent members other than the sender; for an agent's message only when its
-    metadata asks for agent replies and fewer than MAX_AGENT_HOPS hops were made."""
-    if message.sender_type == Message.SenderType.AGENT and not (
-        message.metadata.get(ALLOW_AGENT_REPLIES) is True and message.reply_depth < MAX_AGENT_HOPS
-    ):
-        return []
-    member_ids = message.channel.members.filter(member_type=ChannelMember.Type.AGENT).values_list(
-        "member_id", flat=True
-    )
-    return list(
-        Agent.objects.filter(agent_id__in=list(member_ids), status=Agent.Status.RUNNING)
-        .exclude(agent_id=message.sender_id if message.sender_type == "agent" else None)
-        .values_list("agent_id", flat=True)
-    )
-
-
 def message_replies_request(message: Message) -> None:
-    """Ask the agents that should answer `message` (agents_to_answer), after commit."""
+    """Ask the agents that should answer `message` (agents_to_answer), after commit, within
+    the AGENT_REPLY_FANOUT_MAX replies its original message may cause in all."""
     from messaging.tasks import agent_reply  # the task module imports this one
 
-    for agent_id in agents_to_answer(message):
+    agent_ids = agents_to_answer(message)
+    for agent_id in agent_ids[: reply_slots_claim(message=message, wanted=len(agent_ids))]:
         agent_reply.delay_on_commit(str(message.message_id), str(agent_id))
 
 
-def message_edit(*, message: Message, content: Any, actor: AbstractBaseUser) -> Message:
+def message_edit(*, message: Message, content: Any, actor: Principal) -> Message:
+    """Only the principal that posted the message (or an admin) edits it."""
     content = validate_content(content)
-    if message.posted_by_id is None or message.posted_by_id != actor.pk:
+    if not actor.is_admin and (
+        message.posted_by_id is None or message.posted_by_id != actor.user_id
+    ):
         raise MessageNotEditable()
     with transaction.atomic():
         message.content = content
@@ -368,16 +353,13 @@ def message_edit(*, message: Message, content: Any, actor: AbstractBaseUser) -> 
 
 
 def _agent_reply(*, message: Message, agent: Agent, content: str, announce: bool) -> Message | None:
-    metadata = (
-        {ALLOW_AGENT_REPLIES: True} if message.metadata.get(ALLOW_AGENT_REPLIES) is True else {}
-    )
     try:
         return _message_post(
             _Posting(as_user=False, announce=announce),
             channel=message.channel,
             sender_id=str(agent.agent_id),
             content=content[:MAX_CONTENT],
-            metadata=metadata,
+            metadata={},
             in_reply_to=message,
         )
     except IntegrityError:
@@ -386,7 +368,7 @@ def _agent_reply(*, message: Message, agent: Agent, content: str, announce: bool
 
 def agent_reply_store(*, message: Message, agent: Agent, content: str) -> Message | None:
     """Post an agent's answer to `message` (the agent-reply task): emitted, and answered by
-    the other running agent members when its metadata asks for agent replies. None if that
+    the other running agent members when the channel has agent replies enabled. None if that
     agent had already answered it (a redelivered task)."""
     return _agent_reply(message=message, agent=agent, content=content, announce=True)
 

@@ -105,6 +105,8 @@ class ChannelViewSet(viewsets.ViewSet):
                 type=data["type"],
                 members=data.get("members"),
                 actor=request.user,
+                agent_replies_enabled=data.get("agent_replies_enabled", False),
+                principal=principal_from_request(request),
             )
             channel.member_count = channel.members.count()
             return Response(ChannelSerializer(channel).data, status=201)
@@ -124,10 +126,11 @@ class ChannelViewSet(viewsets.ViewSet):
     def members(self, request: Request, channel_id: str) -> Response:
         channel = self._channel(request, channel_id)
         data = validated(MembersInputSerializer, request.data)
+        actor = principal_from_request(request)
         if request.method == "POST":
-            services.channel_members_add(channel=channel, members=data["members"])
+            services.channel_members_add(channel=channel, members=data["members"], actor=actor)
         else:
-            services.channel_members_remove(channel=channel, members=data["members"])
+            services.channel_members_remove(channel=channel, members=data["members"], actor=actor)
         return self._detail(request, channel_id)
 
     @extend_schema(
@@ -138,7 +141,9 @@ class ChannelViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<member_id>[^/]+)")
     def member(self, request: Request, channel_id: str, member_id: str) -> Response:
         channel = self._channel(request, channel_id)
-        services.channel_members_remove(channel=channel, members=[member_id])
+        services.channel_members_remove(
+            channel=channel, members=[member_id], actor=principal_from_request(request)
+        )
         return self._detail(request, channel_id)
 
     @extend_schema(
@@ -218,7 +223,7 @@ class ChannelViewSet(viewsets.ViewSet):
             raise MessageNotFound() from None
         data = validated(MessageEditInputSerializer, request.data)
         message = services.message_edit(
-            message=message, content=data["content"], actor=request.user
+            message=message, content=data["content"], actor=principal_from_request(request)
         )
         return Response(MessageSerializer(message).data)
 

@@ -5,6 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from questflow import services
 from questflow.models import Deployment, Meeting, Workflow, WorkflowStep
+from system.kernel.exceptions import DomainError
 
 
 class WorkflowStepInline(admin.TabularInline):
@@ -49,7 +50,7 @@ class WorkflowAdmin(admin.ModelAdmin):
             '<progress max="100" value="{}"></progress> {}%', workflow.progress, workflow.progress
         )
 
-    @admin.action(description="Cancel selected workflows")
+    @admin.action(description="Cancel selected workflows", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         for workflow in queryset:
             try:
@@ -112,8 +113,15 @@ class DeploymentAdmin(admin.ModelAdmin):
     def sdl_view(self, deployment: Deployment) -> str:
         return format_html("<pre>{}</pre>", deployment.sdl)
 
-    @admin.action(description="Re-submit selected (failed) deployments")
+    @admin.action(description="Re-submit selected (failed) deployments", permissions=["change"])
     def resubmit(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Queued for the worker, like a new deployment: the backend never runs in a request."""
         for deployment in queryset:
-            result = services.deployment_submit(deployment_id=deployment.deployment_id)
-            self.message_user(request, f"{deployment.deployment_id}: {result.status}")
+            try:
+                services.deployment_resubmit(deployment_id=deployment.deployment_id)
+            except DomainError as exc:
+                self.message_user(
+                    request, f"{deployment.deployment_id}: {exc.message}", messages.WARNING
+                )
+            else:
+                self.message_user(request, f"{deployment.deployment_id}: queued")

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -42,6 +43,11 @@ class SessionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
         return False
 
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        """End and renew: Django's change permission on sessions (whose form stays read-only)."""
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
     @admin.display(description="time remaining")
     def time_remaining(self, session: Session) -> str:
         if session.status != Session.Status.ACTIVE:
@@ -66,10 +72,10 @@ class SessionAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{verb} {session.session_id}.", messages.SUCCESS)
 
-    @admin.action(description="End selected sessions")
+    @admin.action(description="End selected sessions", permissions=["manage"])
     def end(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, services.session_end, "Ended")
 
-    @admin.action(description="Renew selected sessions")
+    @admin.action(description="Renew selected sessions", permissions=["manage"])
     def renew(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._apply(request, queryset, services.session_renew, "Renewed")

@@ -166,6 +166,7 @@ class ElizaSessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
             agent=agent,
             user_id=body["userId"],
             owner=request.user,
+            actor=principal_from_request(request),
             config=timeouts.clamp(body.get("timeoutConfig")),
             metadata=metadata,
         )

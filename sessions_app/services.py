@@ -19,6 +19,7 @@ from agents.exceptions import AgentBudgetExceeded, AgentNotRunning, AgentRuntime
 from agents.models import Agent
 from agents.runtime import ChatMessage
 from agents.services import agent_complete
+from messaging.members import sender_check
 from messaging.models import Message
 from messaging.services import (
     agent_reply_record,
@@ -33,6 +34,7 @@ from sessions_app.exceptions import SessionEnded, SessionExpired, SessionRenewal
 from sessions_app.models import Session
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
+from system.kernel.principal import Principal
 
 SESSION_EVENT = "session_update"
 _CONTEXT_MESSAGES = 20
@@ -104,16 +106,24 @@ def session_create(
     config: timeouts.TimeoutConfig,
     context: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    actor: Principal | None = None,
 ) -> Session:
+    """`owner` owns the session. `actor`, the caller when it is not a trusted one: its
+    `user_id` (the messages' sender) may not name another local principal."""
+    if actor is not None:
+        sender_check(principal=actor, sender_id=user_id)
     if agent.status != Agent.Status.RUNNING:
         raise AgentNotRunning(details={"agent_id": str(agent.agent_id), "status": agent.status})
     now = timezone.now()
     with transaction.atomic():
+        # The external participant is the session's user only within this channel; the
+        # owner principal is a member too, to read the conversation (REST and WebSocket).
         channel = channel_create(
             name=f"session {user_id}"[:100],
             type="direct",
-            members=[f"agent:{agent.agent_id}", f"user:{user_id}"],
+            members=[f"agent:{agent.agent_id}", {"member_id": user_id, "member_type": "external"}],
             actor=owner,
+            creator_member=True,
         )
         session = Session(
             agent=agent,
@@ -291,7 +301,11 @@ def session_message(
         if agent is None or agent.status != Agent.Status.RUNNING:
             raise AgentNotRunning(details={"agent_id": str(locked.agent_uuid)})
         user_message = message_record(
-            channel=locked.channel, sender_id=locked.user_id, content=content, metadata=metadata
+            channel=locked.channel,
+            sender_id=locked.user_id,
+            content=content,
+            metadata=metadata,
+            posted_by_id=locked.owner_id,
         )
         if reply == "worker":
             message_replies_request(user_message)

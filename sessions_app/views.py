@@ -123,6 +123,7 @@ class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
             agent=agent_get(ref=data["agent_id"]),
             user_id=data["user_id"],
             owner=request.user,
+            actor=principal_from_request(request),
             config=config,
             context=data.get("context"),
             metadata=data.get("metadata"),

@@ -51,6 +51,15 @@ class ApiKey(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
     )
+    # Who made the key: its roles never exceed this user's current roles. NULL for keys made
+    # before this was recorded (they keep their own roles).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # Comma-separated, sorted subset of system.roles.ROLES: a plain column filters the same way
     # on SQLite and PostgreSQL and costs no join on the authentication path.
     roles = models.CharField(max_length=100)

@@ -47,6 +47,16 @@ def _fresh_rate_limit_windows():
         client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_spend_counters():
+    """Budget counters live in Redis for the day: each test starts with today's spend read
+    from its own (empty) ledger."""
+    client = get_redis()
+    keys = list(client.scan_iter(match="371os:spend:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def fresh_rate_window() -> None:
     """Start the test early in a one-minute rate-limit window, so that a burst of requests is

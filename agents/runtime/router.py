@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from agents.runtime.attempts import (
 from agents.runtime.breaker import CircuitBreakers
 from agents.runtime.config import RoutingConfig, load_routing_config
 from agents.runtime.providers import Provider, provider_build
+from agents.runtime.tokens import estimate_prompt_tokens
 from agents.runtime.types import (
     AllCandidatesFailed,
     Attempt,
@@ -115,6 +117,19 @@ class Router:
             for candidate in self.config.models[model]
             if self.config.providers[candidate.provider].is_configured()
         ]
+
+    def estimate_cost(self, messages: list[ChatMessage], config: ModelConfig) -> Decimal:
+        """The most this call may cost: the priciest configured candidate of the alias (any
+        may end up answering) at the prompt's estimated tokens plus `max_tokens` out. What a
+        budget reserves before the call. Raises UnknownModel for an unknown alias."""
+        prompt_tokens = estimate_prompt_tokens(messages)
+        return max(
+            (
+                candidate.cost(prompt_tokens=prompt_tokens, completion_tokens=config.max_tokens)
+                for candidate in self.resolve(config.model)
+            ),
+            default=Decimal(0),
+        )
 
     def _candidates(self, model: str) -> list[Candidate]:
         candidates = self.resolve(model)

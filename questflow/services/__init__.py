@@ -4,7 +4,12 @@ Everything that changes QuestFlow's state, one module per kind of run; the names
 what the views, the admin and the tasks call.
 """
 
-from questflow.services.deployments import deployment_create, deployment_submit
+from questflow.services.deployments import (
+    DeploymentNotFailed,
+    deployment_create,
+    deployment_resubmit,
+    deployment_submit,
+)
 from questflow.services.meetings import (
     ParticipantsNotRunning,
     meeting_duration,
@@ -20,10 +25,12 @@ from questflow.services.workflows import (
 )
 
 __all__ = [
+    "DeploymentNotFailed",
     "ParticipantsNotRunning",
     "WorkflowNotActive",
     "WorkflowNotFound",
     "deployment_create",
+    "deployment_resubmit",
     "deployment_submit",
     "meeting_duration",
     "meeting_prepare",

@@ -9,7 +9,13 @@ from django.db import transaction
 from questflow import akash
 from questflow.models import Deployment
 from questflow.services.ids import unique_id
-from system.kernel.exceptions import ValidationFailed
+from system.kernel.exceptions import DomainError, ValidationFailed
+
+
+class DeploymentNotFailed(DomainError):
+    code = "deployment_not_failed"
+    http_status = 409
+    message = "Only a failed deployment can be re-submitted."
 
 
 def deployment_create(*, body: Any, actor: AbstractBaseUser) -> Deployment:
@@ -30,6 +36,22 @@ def deployment_create(*, body: Any, actor: AbstractBaseUser) -> Deployment:
             backend=settings.AKASH_BACKEND,
             created_by=actor,
         )
+        submit_deployment.delay_on_commit(deployment.deployment_id)
+    return deployment
+
+
+def deployment_resubmit(*, deployment_id: str) -> Deployment:
+    """Queue a failed deployment for submission again, by the task deployment_create uses:
+    the backend (the Akash CLI) never runs inside a request. Back to `initiated` at once, so
+    a second re-submission before the worker runs is refused instead of queued twice."""
+    from questflow.tasks import submit_deployment  # tasks import this module
+
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if deployment.status != Deployment.Status.FAILED:
+            raise DeploymentNotFailed(details={"status": deployment.status})
+        deployment.status = Deployment.Status.INITIATED
+        deployment.save(update_fields=["status", "updated_at"])
         submit_deployment.delay_on_commit(deployment.deployment_id)
     return deployment
 

@@ -14,7 +14,7 @@ from agents.runtime import ChatMessage
 from agents.services import agent_complete
 from questflow.models import Meeting
 from questflow.services.ids import unique_id
-from questflow.services.workflows import WORKFLOW_EVENT
+from questflow.services.workflows import WORKFLOW_EVENT, input_size_check
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
 from system.kernel.exceptions import Conflict, ValidationFailed
@@ -49,6 +49,8 @@ def meeting_prepare(
 ) -> tuple[Meeting, list[Agent]]:
     """Validate and store a meeting about to run; 409 when a participant role has no running
     agent."""
+    for field, value in (("participants", participants), ("agenda", agenda), ("topic", topic)):
+        input_size_check(value, field=field)
     refs = participants if participants is not None else list(DEFAULT_PARTICIPANTS)
     items = agenda if agenda is not None else list(DEFAULT_AGENDA)
     if (

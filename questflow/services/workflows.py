@@ -1,5 +1,6 @@
 """Workflows: a template's or the caller's steps, run one step per Celery task."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,17 @@ def _emit(workflow: Workflow, step: WorkflowStep | None = None, **extra: Any) ->
     )
 
 
+def input_size_check(value: Any, *, field: str) -> None:
+    """A 400 naming `field` when `value`, as JSON, is over MAX_INPUT_BYTES: it ends up in
+    prompts, so its size is its cost."""
+    size = len(json.dumps(value, default=str).encode())
+    if size > MAX_INPUT_BYTES:
+        raise ValidationFailed(
+            f"{field} is {size} bytes; at most {MAX_INPUT_BYTES}.",
+            details={field: [f"At most {MAX_INPUT_BYTES} bytes as JSON."]},
+        )
+
+
 def _steps_from_request(steps: Any) -> list[StepSpec]:
     if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
         raise ValidationFailed(details={"steps": [f"A list of 1 to {MAX_STEPS} steps."]})
@@ -98,6 +110,7 @@ def workflow_create(
     specs = list(found.steps) if found else _steps_from_request(steps)
     if input is not None and not isinstance(input, dict):
         raise ValidationFailed(details={"input": ["Must be an object."]})
+    input_size_check(input, field="input")
     if name is not None and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 200):
         raise ValidationFailed(details={"name": ["1 to 200 characters."]})
     from questflow.tasks import run_workflow_step  # tasks import this module

@@ -1,19 +1,29 @@
 """API keys and users' roles in the back office."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from system.auth import services
-from system.kernel.roles import ROLES
+from system.kernel.roles import ROLES, user_roles
 from system.models import ApiKey
+
+# The request attribute that carries a new key from save_model to response_add.
+_CREATED_KEY = "_371os_api_key_created"
 
 
 class ApiKeyCreateForm(forms.ModelForm):
+    """A staff user mints keys with roles they hold themselves, for themselves or for nobody
+    (a key of its own); a superuser, any roles for anyone. `maker` is set per request."""
+
+    maker: AbstractBaseUser | None = None
     role_choices = forms.MultipleChoiceField(
         label="Roles", choices=[(r, r) for r in ROLES], widget=forms.CheckboxSelectMultiple
     )
@@ -21,6 +31,17 @@ class ApiKeyCreateForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ["name", "owner", "expires_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        maker = self.maker
+        assert maker is not None, "ApiKeyAdmin.get_form sets the maker"
+        if not maker.is_superuser:
+            held = user_roles(maker)
+            self.fields["role_choices"].choices = [(r, r) for r in ROLES if r in held]
+            self.fields["owner"].queryset = get_user_model().objects.filter(pk=maker.pk)
+        self.fields["owner"].required = False
+        self.fields["owner"].help_text = "Empty: the key acts for itself, not for a user."
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -83,7 +104,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = ApiKeyCreateForm
             kwargs["fields"] = ["name", "owner", "expires_at"]
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            form = type(form.__name__, (form,), {"maker": request.user})
+        return form
 
     def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None) -> list:
         if obj is None:
@@ -101,16 +125,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
         api_key, key = services.api_key_create(
             name=form.cleaned_data["name"],
             owner=form.cleaned_data["owner"],
+            created_by=request.user,
             roles=form.cleaned_data["role_choices"],
             expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk = api_key.pk
-        self._created = (api_key, key)
+        # On the request, never on this ModelAdmin: one instance serves every request, so
+        # two admins adding keys at once would be shown each other's secret.
+        setattr(request, _CREATED_KEY, (api_key, key))
 
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
     ) -> HttpResponse:
-        api_key, key = self._created
+        api_key, key = getattr(request, _CREATED_KEY)
         context = {
             **self.admin_site.each_context(request),
             "api_key": api_key,
@@ -139,6 +166,14 @@ class RolesUserAdmin(UserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("groups")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return readonly
+        # Roles are groups: staff who may change users may not hand out roles (or superuser
+        # status), their own account's included.
+        return (*readonly, "is_superuser", "groups", "user_permissions")
 
     @admin.display(description="roles")
     def roles(self, user) -> str:

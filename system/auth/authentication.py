@@ -64,7 +64,7 @@ class _ApiKeyAuthentication(authentication.BaseAuthentication):
         if parts is None:
             raise invalid
         prefix, secret = parts
-        key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first()
+        key = ApiKey.objects.select_related("owner", "created_by").filter(prefix=prefix).first()
         # Hash and compare even when no row matched, so timing does not tell prefixes apart.
         expected = key.secret_hash if key else "0" * 64
         if not hmac.compare_digest(hash_secret(secret), expected) or key is None:

@@ -31,6 +31,12 @@ class ApiKeyCreateInputSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=ROLES), min_length=1, max_length=len(ROLES)
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    owner = serializers.CharField(
+        max_length=150,
+        required=False,
+        help_text="A username: the key acts for that user. Without it the key is a principal "
+        "of its own (a service user `key:<prefix>`).",
+    )
 
     def validate_expires_at(self, value):
         if value is not None and value <= timezone.now():
@@ -42,6 +48,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
     """A key as listed: never the secret, never its hash."""
 
     owner = serializers.CharField(source="owner.get_username", read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.get_username", read_only=True, allow_null=True, default=None
+    )
     roles = serializers.SerializerMethodField()
 
     class Meta:
@@ -50,6 +59,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "id",
             "name",
             "owner",
+            "created_by",
             "roles",
             "prefix",
             "created_at",

@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from system.auth.authentication import KEY_PREFIX, hash_secret
 from system.kernel.exceptions import InvalidCredentials, InvalidToken, ValidationFailed
+from system.kernel.principal import SERVICE_USER_PREFIX, is_service_username
 from system.kernel.roles import ROLES, user_roles
 from system.kernel.sockets import sockets_recheck_principal
 from system.models import ApiKey
@@ -32,10 +33,31 @@ def _validate_roles(roles: list[str]) -> str:
     return ",".join(sorted(set(roles)))
 
 
+def api_key_owner_get(*, username: str) -> AbstractBaseUser:
+    """The named user a key is made for (the REST `owner` field): an existing, active person,
+    never another key's service user."""
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None or is_service_username(username):
+        raise ValidationFailed(details={"owner": [f"No active user named '{username}'."]})
+    return user
+
+
+@transaction.atomic
 def api_key_create(
-    *, name: str, owner: AbstractBaseUser, roles: list[str], expires_at: datetime | None = None
+    *,
+    name: str,
+    roles: list[str],
+    owner: AbstractBaseUser | None = None,
+    created_by: AbstractBaseUser | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the full key, which exists nowhere else afterwards."""
+    """Create a key; returns the row and the full key, which exists nowhere else afterwards.
+
+    With `owner` the key acts for that user; without, it is a principal of its own, through a
+    new service user `key:<prefix>` (unusable password, no groups). `created_by` is who made
+    it: every maker's call passes it (the REST API, the admin, seed_demo), and the key's roles
+    are then bounded by that user's current roles at every use. None only for the shell's
+    create_api_key and tests: such a key keeps its own roles."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise ValidationFailed(details={"name": ["Must be 1 to 100 characters."]})
@@ -43,13 +65,19 @@ def api_key_create(
         raise ValidationFailed(details={"expires_at": ["Must be in the future."]})
     role_list = _validate_roles(roles)
     secret = secrets.token_hex(32)
+    users = get_user_model().objects
     while True:
         prefix = secrets.token_hex(6)
-        if not ApiKey.objects.filter(prefix=prefix).exists():
+        service_username = f"{SERVICE_USER_PREFIX}{prefix}"
+        taken = users.filter(username=service_username).exists()
+        if not taken and not ApiKey.objects.filter(prefix=prefix).exists():
             break
+    if owner is None:
+        owner = users.create_user(username=service_username)  # no password: unusable
     api_key = ApiKey.objects.create(
         name=name,
         owner=owner,
+        created_by=created_by,
         roles=role_list,
         prefix=prefix,
         secret_hash=hash_secret(secret),

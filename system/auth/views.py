@@ -18,6 +18,7 @@ from system.auth.serializers import (
     TokenRevokedSerializer,
 )
 from system.kernel.pagination import PagePagination
+from system.kernel.permissions import count_login_attempt
 from system.kernel.validation import validated
 from system.models import ApiKey
 
@@ -35,6 +36,7 @@ class TokenObtainView(_TokenView):
     @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
         data = validated(TokenObtainInputSerializer, request.data)
+        count_login_attempt(request, username=data["username"])  # 429 past the limits
         pair = services.token_obtain(
             username=data["username"], password=data["password"], request=request._request
         )
@@ -73,16 +75,20 @@ class ApiKeyListCreateView(APIView):
     def get(self, request: Request) -> Response:
         pagination = PagePagination(request, items_key="api_keys")
         rows = pagination.slice(
-            ApiKey.objects.select_related("owner").order_by("-created_at", "-id")
+            ApiKey.objects.select_related("owner", "created_by").order_by("-created_at", "-id")
         )
         return pagination.response(ApiKeySerializer(rows, many=True).data)
 
     @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request: Request) -> Response:
         data = validated(ApiKeyCreateInputSerializer, request.data)
+        owner = data.get("owner")
         api_key, key = services.api_key_create(
             name=data["name"],
-            owner=request.user,
+            owner=services.api_key_owner_get(username=owner) if owner else None,
+            # The caller's user: a person, or a standalone key's service user, whose roles
+            # are that key's (a key made by a key answers to both makers).
+            created_by=request.user,
             roles=data["roles"],
             expires_at=data.get("expires_at"),
         )

@@ -8,9 +8,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
 from system.kernel.errors import error_response
 from system.kernel.logging import request_id_var
+from system.kernel.permissions import count_login_attempt
+from system.kernel.ratelimit import RateLimitExceeded
 
 access_logger = logging.getLogger("system.request")
 
@@ -106,3 +109,31 @@ class RateLimitHeadersMiddleware:
             for name, value in state.headers().items():
                 response[name] = value
         return response
+
+
+class AdminLoginThrottleMiddleware:
+    """Password attempts on the admin login page are counted like the token endpoint's (per
+    address and per username, failing closed): past the limit, or while Redis is away, the
+    attempt is answered 429 with Retry-After before any password is checked."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.login_path: str | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            if self.login_path is None:
+                self.login_path = reverse("admin:login")
+            if request.path == self.login_path:
+                try:
+                    count_login_attempt(request, username=request.POST.get("username", ""))
+                except RateLimitExceeded as exc:
+                    response = HttpResponse(
+                        "Too many login attempts. Try again later.\n",
+                        status=429,
+                        content_type="text/plain; charset=utf-8",
+                    )
+                    for name, value in exc.headers.items():
+                        response[name] = value
+                    return response
+        return self.get_response(request)

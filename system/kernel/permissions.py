@@ -5,8 +5,11 @@ viewset action or HTTP method); the policy in config/routing_rules.yaml says who
 it. An action the policy does not know is denied.
 """
 
+import hashlib
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+from django.http import HttpRequest
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -43,9 +46,26 @@ def count_request(request: Request, bucket: str, limit: int) -> None:
     request._request.rate_limit = state
 
 
+def failed_authentication_bucket(ip: str) -> tuple[str, int]:
+    """The bucket and limit a failed authentication from `ip` counts against, over REST and
+    WebSocket alike: the address's anonymous one."""
+    return f"ip:{ip}", get_policy().anonymous_limit
+
+
 def count_failed_authentication(request: Request) -> None:
     """Bad credentials count against the caller's address, so guessing is rate limited."""
-    count_request(request, f"ip:{client_ip(request)}", get_policy().anonymous_limit)
+    count_request(request, *failed_authentication_bucket(client_ip(request)))
+
+
+def count_login_attempt(request: Request | HttpRequest, *, username: str) -> None:
+    """A password attempt (the token endpoint, the admin login), counted per client address
+    and per username. Refused while Redis is unreachable (fail closed): password guessing is
+    never unmetered. Raises RateLimitExceeded, with Retry-After."""
+    ip = client_ip(request)
+    rate_limit_hit(f"login:ip:{ip}", settings.LOGIN_RATE_PER_IP, fail_closed=True)
+    # Hashed: the bucket name neither stores the username nor depends on its characters.
+    name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    rate_limit_hit(f"login:user:{name}", settings.LOGIN_RATE_PER_USERNAME, fail_closed=True)
 
 
 class PolicyPermission(BasePermission):

@@ -3,7 +3,8 @@
 One round trip per request: INCR and EXPIRE of the current minute's counter inside MULTI/EXEC.
 INCR is atomic, so under any concurrency exactly `limit` requests of a window see a count
 within the limit. If Redis is unreachable requests are served (fail open), no headers are
-sent, and a warning is logged at most once a minute.
+sent, and a warning is logged at most once a minute; limits that guard credentials (logins)
+ask for `fail_closed` instead, and are refused while the counters cannot be kept.
 """
 
 import logging
@@ -18,6 +19,8 @@ from system.kernel.redis_client import get_redis
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+# Retry-After of a fail-closed limit while Redis is unreachable.
+UNAVAILABLE_RETRY_SECONDS = 10
 _last_warning = 0.0
 
 
@@ -49,10 +52,11 @@ def _warn_once_a_minute(exc: Exception) -> None:
         logger.warning("rate limiting disabled, Redis unreachable (%s)", type(exc).__name__)
 
 
-def rate_limit_hit(bucket: str, limit: int) -> RateLimitState | None:
+def rate_limit_hit(bucket: str, limit: int, *, fail_closed: bool = False) -> RateLimitState | None:
     """Count one request against `bucket`; None when Redis cannot be reached.
 
-    Raises RateLimitExceeded (with Retry-After) once the window's count passes `limit`.
+    Raises RateLimitExceeded (with Retry-After) once the window's count passes `limit`, and,
+    with `fail_closed`, while Redis cannot be reached.
     """
     now = time.time()
     window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
@@ -65,6 +69,14 @@ def rate_limit_hit(bucket: str, limit: int) -> RateLimitState | None:
         count = pipe.execute()[0]
     except redis.RedisError as exc:
         _warn_once_a_minute(exc)
+        if fail_closed:
+            error = RateLimitExceeded(
+                "Too many attempts cannot be ruled out right now; retry shortly.",
+                details={"limit": limit, "reason": "rate_limiter_unavailable"},
+            )
+            error.headers = {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}
+            error.rate_limit = None
+            raise error from None
         return None
     state = RateLimitState(limit=limit, remaining=max(0, limit - count), reset=reset)
     if count > limit:

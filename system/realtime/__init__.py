@@ -4,6 +4,8 @@ resume.
 - `auth`: who is connecting (JWT or API key, from the query, a header or the `auth` command)
   and whether those credentials are still good.
 - `origin`: which browser origins may open a socket.
+- `guard`: limits on unauthenticated sockets per client address (failed authentications,
+  counted like REST's; how many may wait to authenticate), across ws processes.
 - `access`: which logged events a principal may see (the same rules as the REST API).
 - `subscriptions`: the `subscribe` command's event types and filters, in Python and in SQL.
 - `commands`: `send_message`, through the same checks and service as the REST API.

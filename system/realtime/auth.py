@@ -18,7 +18,12 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from system.auth.authentication import ApiKeyAuthentication, split_key
-from system.kernel.principal import Principal, principal_for_api_key, principal_for_jwt
+from system.kernel.principal import (
+    Principal,
+    api_key_effective_roles,
+    principal_for_api_key,
+    principal_for_jwt,
+)
 from system.models import ApiKey
 
 
@@ -90,11 +95,17 @@ def principal_check(*, principal: Principal) -> Principal:
     principal, with an API key's current expiry."""
     now = timezone.now()
     if principal.api_key_id is not None:
-        key = ApiKey.objects.select_related("owner").filter(pk=principal.api_key_id).first()
+        key = (
+            ApiKey.objects.select_related("owner", "created_by")
+            .filter(pk=principal.api_key_id)
+            .first()
+        )
         if key is None or not key.is_usable(now) or not key.owner.is_active:
             raise AuthenticationError("API key revoked or expired.")
-        if key.expires_at != principal.expires_at:
-            return replace(principal, expires_at=key.expires_at)
+        # The key's roles are its maker's and owner's current ones at most: re-read them.
+        roles = api_key_effective_roles(key)
+        if key.expires_at != principal.expires_at or roles != principal.roles:
+            return replace(principal, expires_at=key.expires_at, roles=roles)
         return principal
     if principal.expires_at is not None and principal.expires_at <= now:
         raise AuthenticationError("Token expired.")

@@ -32,6 +32,7 @@ from system.realtime.auth import (
 from system.realtime.commands import message_send
 from system.realtime.control import ControlMixin
 from system.realtime.delivery import Delivery
+from system.realtime.guard import GuardMixin
 from system.realtime.hub import hub
 from system.realtime.log import log_bounds, log_window
 from system.realtime.subscriptions import InvalidCommand, subscription_authorize, subscription_parse
@@ -41,8 +42,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
-# A client refused more than WS_COMMAND_OVERFLOW_CLOSE commands within this many seconds is
-# closed: it is not slowing down.
+# More than WS_COMMAND_OVERFLOW_CLOSE commands refused within this many seconds: closed.
 _REFUSAL_WINDOW = 10.0
 _NOT_TEXT = "Commands are JSON text frames."
 _NOT_JSON = "The frame is not valid JSON."
@@ -78,7 +78,7 @@ def _now() -> str:
     return timezone.now().isoformat()
 
 
-class EventStreamConsumer(ControlMixin, AsyncJsonWebsocketConsumer):
+class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
     """Live events come from the hub (system.realtime.hub); the channel layer carries only
     the control messages of system.realtime.control (revocation, membership changes)."""
 
@@ -94,6 +94,8 @@ class EventStreamConsumer(ControlMixin, AsyncJsonWebsocketConsumer):
         await self.accept()
         token = credentials_from_scope(self.scope)
         if token is None:
+            if not await self.guard_admit():  # too many waiting to authenticate: closed
+                return
             self.tasks.append(asyncio.create_task(self._auth_deadline()))
             return
         await self._authenticate(token)
@@ -101,6 +103,7 @@ class EventStreamConsumer(ControlMixin, AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closing = True
         self._stop()
+        await self.guard_release()
         await self.control_leave()
         if self.access is not None:
             label = self.access.principal.id
@@ -133,11 +136,11 @@ class EventStreamConsumer(ControlMixin, AsyncJsonWebsocketConsumer):
         try:
             principal = await database_sync_to_async(principal_authenticate)(token=token)
         except AuthenticationError as exc:
-            client = self.scope.get("client") or ("-",)
-            logger.info("ws %s refused for %s: %s", self.connection_id, client[0], exc)
-            await self._close(CLOSE_UNAUTHENTICATED, str(exc))
+            logger.info("ws %s refused for %s: %s", self.connection_id, self.guard_ip, exc)
+            await self._close(*await self.guard_refusal(CLOSE_UNAUTHENTICATED, str(exc)))
             return
         self._stop()  # the auth deadline
+        await self.guard_release()
         grants = await database_sync_to_async(grants_for)(principal)
         access = Access(principal, grants, ttl=settings.WS_AUTH_RECHECK_SECONDS)
         oldest, newest = await database_sync_to_async(log_bounds)()

@@ -66,14 +66,17 @@ class _FakeLLMServer:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         include_usage: bool = True,
+        delay: float = 0.0,
     ) -> None:
-        """A successful reply. Token counts default to whitespace-separated word counts."""
+        """A successful reply (sent after `delay` seconds). Token counts default to
+        whitespace-separated word counts."""
         self._enqueue(
             Reply(
                 text=text,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
                 include_usage=include_usage,
+                delay=delay,
             )
         )
 

@@ -75,10 +75,11 @@ def test_performance_metrics_come_from_the_ledger(priced, fake_openai, agent, cl
 
 
 def test_a_spent_daily_budget_refuses_with_402_and_an_event(priced, fake_openai, agent):
-    Agent.objects.filter(pk=agent.pk).update(config={**agent.config, "daily_budget_usd": "0.5"})
+    config = {**agent.config, "daily_budget_usd": "0.5", "max_tokens": 50}
+    Agent.objects.filter(pk=agent.pk).update(config=config)
     agent.refresh_from_db()
     fake_openai.enqueue_text("Costly.", prompt_tokens=500, completion_tokens=500)
-    agent_complete(agent=agent, conversation=ASK)  # spends $1
+    agent_complete(agent=agent, conversation=ASK)  # reserves well under $0.5, spends $1
 
     with pytest.raises(AgentBudgetExceeded) as refused:
         agent_complete(agent=agent, conversation=ASK)

@@ -6,9 +6,8 @@ import pytest
 from agents.models import Agent, UsageRecord
 from agents.services import agent_create, agent_start, agent_stop
 from config.celery import app as celery_app
-from messaging.models import Message
+from messaging.models import Channel, Message
 from messaging.services import (
-    ALLOW_AGENT_REPLIES,
     agent_reply_store,
     agents_to_answer,
     channel_create,
@@ -105,7 +104,7 @@ def test_non_members_do_not_answer(channel, cash):
     assert cash.agent_id not in agents_to_answer(say(channel))
 
 
-def test_agents_do_not_answer_agents_unless_asked(channel, mimi, cash):
+def test_agents_do_not_answer_agents_unless_the_channel_enables_it(channel, mimi, cash):
     channel.members.create(member_id=str(cash.agent_id), member_type="agent")
     question = say(channel)
     reply = agent_reply_store(message=question, agent=mimi, content="Plain reply")
@@ -113,21 +112,33 @@ def test_agents_do_not_answer_agents_unless_asked(channel, mimi, cash):
     assert agents_to_answer(reply) == []
 
 
-def test_agent_to_agent_replies_stop_after_three_hops(channel, mimi, cash):
+def test_message_metadata_no_longer_enables_agent_replies(channel, mimi, cash):
     channel.members.create(member_id=str(cash.agent_id), member_type="agent")
-    message = say(channel, metadata={ALLOW_AGENT_REPLIES: True})
+    question = say(channel, metadata={"allow_agent_replies": True})
+    reply = agent_reply_store(message=question, agent=mimi, content="Plain reply")
+
+    assert agents_to_answer(reply) == []
+    assert reply.metadata == {}
+
+
+def test_agent_to_agent_replies_stop_after_three_hops(channel, mimi, cash):
+    Channel.objects.filter(pk=channel.pk).update(agent_replies_enabled=True)
+    channel.refresh_from_db()
+    channel.members.create(member_id=str(cash.agent_id), member_type="agent")
+    message = say(channel)
     speakers = [mimi, cash, mimi]
     for hop, agent in enumerate(speakers, start=1):
         message = agent_reply_store(message=message, agent=agent, content=f"hop {hop}")
         assert message.reply_depth == hop
-        assert message.metadata[ALLOW_AGENT_REPLIES] is True
 
     assert agents_to_answer(message) == []
 
 
 def test_an_agent_never_answers_itself(channel, mimi, cash):
+    Channel.objects.filter(pk=channel.pk).update(agent_replies_enabled=True)
+    channel.refresh_from_db()
     channel.members.create(member_id=str(cash.agent_id), member_type="agent")
-    message = say(channel, metadata={ALLOW_AGENT_REPLIES: True})
+    message = say(channel)
     reply = agent_reply_store(message=message, agent=mimi, content="mine")
 
     assert agents_to_answer(reply) == [cash.agent_id]

@@ -51,10 +51,10 @@ def make_channel(make_user):
 @pytest.mark.parametrize(("channel_type", "who", "visible"), CASES)
 def test_the_predicate_decides_as_the_rule_says(make_channel, channel_type, who, visible):
     channel = make_channel(channel_type)
-    members = set(channel.members.values_list("member_id", flat=True))
+    members = set(channel.members.values_list("member_type", "member_id"))
 
     assert (
-        channel_visible_to(principal=PRINCIPALS[who], channel_type=channel.type, member_ids=members)
+        channel_visible_to(principal=PRINCIPALS[who], channel_type=channel.type, members=members)
         is visible
     )
 

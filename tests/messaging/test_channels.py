@@ -170,10 +170,23 @@ def test_direct_channel_members_cannot_change(client_as):
 
 def test_removed_member_loses_sight_of_a_private_channel(private_channel):
     channel_id, clients = private_channel
+    clients["member"].post(f"{URL}/{channel_id}/members", {"members": ["outsider"]}, format="json")
+    seen = clients["outsider"].get(f"{URL}/{channel_id}").status_code
 
-    clients["admin"].delete(f"{URL}/{channel_id}/members/owner")
+    clients["member"].delete(f"{URL}/{channel_id}/members/outsider")
 
-    assert clients["member"].get(f"{URL}/{channel_id}").status_code == 404
+    assert seen == 200
+    assert clients["outsider"].get(f"{URL}/{channel_id}").status_code == 404
+
+
+def test_removing_the_channel_owner_answers_409_owner_not_removable(private_channel):
+    channel_id, clients = private_channel
+
+    response = clients["admin"].delete(f"{URL}/{channel_id}/members/owner")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "owner_not_removable"
+    assert clients["member"].get(f"{URL}/{channel_id}").status_code == 200
 
 
 def test_channel_creation_is_idempotent(client_as):

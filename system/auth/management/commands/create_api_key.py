@@ -1,4 +1,7 @@
-"""Make an API key and print it, alone, on the last line of stdout (shown this once)."""
+"""Make an API key and print it, alone, on the last line of stdout (shown this once).
+
+Run at the shell, by whoever runs the platform: the key keeps the roles it is given (no maker
+bounds them). `--user` makes it act for that user; without it, it is a principal of its own."""
 
 from datetime import timedelta
 
@@ -9,6 +12,7 @@ from django.utils import timezone
 
 from system.auth import services
 from system.kernel.exceptions import DomainError
+from system.kernel.principal import is_service_username
 from system.kernel.roles import ROLES
 
 
@@ -20,8 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--role", action="append", required=True, choices=ROLES, dest="roles")
         parser.add_argument(
             "--user",
-            default="admin",
-            help="owner's username; created without a usable password if missing (default: admin)",
+            default=None,
+            help="the key acts for this user (created without a usable password if missing); "
+            "without it the key is a principal of its own (a service user `key:<prefix>`)",
         )
         parser.add_argument("--expires-days", type=int, default=None)
 
@@ -31,10 +36,14 @@ class Command(BaseCommand):
             raise CommandError("--expires-days must be at least 1")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
         with transaction.atomic():
-            owner, created = get_user_model().objects.get_or_create(username=options["user"])
-            if created:
-                owner.set_unusable_password()
-                owner.save(update_fields=["password"])
+            owner = None
+            if options["user"] is not None:
+                if is_service_username(options["user"]):
+                    raise CommandError("--user names a person, not another key's service user")
+                owner, created = get_user_model().objects.get_or_create(username=options["user"])
+                if created:
+                    owner.set_unusable_password()
+                    owner.save(update_fields=["password"])
             try:
                 api_key, key = services.api_key_create(
                     name=options["name"], owner=owner, roles=options["roles"], expires_at=expires_at
@@ -42,7 +51,7 @@ class Command(BaseCommand):
             except DomainError as exc:
                 raise CommandError(f"{exc.message} {exc.details}") from None
         self.stderr.write(
-            f"API key '{api_key.name}' (prefix {api_key.prefix}, owner {owner.get_username()}, "
+            f"API key '{api_key.name}' (prefix {api_key.prefix}, owner {api_key.owner}, "
             f"roles {api_key.roles}) created; it is shown once:"
         )
         self.stdout.write(key)

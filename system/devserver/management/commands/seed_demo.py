@@ -49,7 +49,9 @@ class Command(BaseCommand):
         if existing.exists():
             self.stdout.write(f"admin API key: exists (prefix {existing.first().prefix})")
             return
-        _, key = services.api_key_create(name=DEMO_KEY_NAME, owner=admin, roles=[ADMIN])
+        _, key = services.api_key_create(
+            name=DEMO_KEY_NAME, owner=admin, created_by=admin, roles=[ADMIN]
+        )
         self.stdout.write(f"admin API key: created, {key}  (shown once)")
 
     def _seed_executives(self, admin: AbstractBaseUser) -> None:
