@@ -56,7 +56,7 @@ return 0
 _SETTLE = """
 for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
-    redis.call('HINCRBY', key, 'reserved', -tonumber(ARGV[1]))
+    redis.call('HINCRBY', key, 'reserved', 0 - tonumber(ARGV[1]))  -- never -0: HINCRBY refuses it
     redis.call('HINCRBY', key, 'spent', tonumber(ARGV[2]))
   end
 end

@@ -1,7 +1,9 @@
 """QuestFlow API Server routes (the spec's paths and camelCase shapes).
 
-Workflows, meetings and deployments are the organisation's, not one principal's: every role
-the policy lets read them sees all of them.
+Workflows and meetings are their creator's (a standalone key's are the key's): other callers
+get 404, admins see all, as their owner-scoped events do (system.kernel.access.visible_to).
+The active-workflow status list is the monitors' overview and lists every creator's.
+Deployments are admin-only by policy.
 """
 
 import uuid
@@ -16,8 +18,10 @@ from rest_framework.views import APIView
 from questflow import services
 from questflow.models import Deployment, Meeting, Workflow
 from questflow.tasks import run_meeting
+from system.kernel.access import get_visible_or_404, visible_to
 from system.kernel.exceptions import NotFound, ValidationFailed
 from system.kernel.pagination import PagePagination
+from system.kernel.principal import principal_from_request
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 
@@ -60,12 +64,16 @@ def _workflow_body(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def _workflow(workflow_id: str) -> Workflow:
+def _workflow(request: Request, workflow_id: str) -> Workflow:
+    """The caller's workflow (any, for an admin); 404 for another's, as for none."""
     try:
         pk = uuid.UUID(workflow_id)
     except ValueError:
         raise services.WorkflowNotFound() from None
-    workflow = Workflow.objects.prefetch_related("steps").filter(pk=pk).first()
+    visible = visible_to(
+        Workflow.objects.all(), principal=principal_from_request(request), owner_field="created_by"
+    )
+    workflow = visible.prefetch_related("steps").filter(pk=pk).first()
     if workflow is None:
         raise services.WorkflowNotFound()
     return workflow
@@ -114,7 +122,7 @@ class WorkflowDetailView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, workflow_id: str) -> Response:
-        return Response(_workflow_body(_workflow(workflow_id)))
+        return Response(_workflow_body(_workflow(request, workflow_id)))
 
 
 class WorkflowCancelView(APIView):
@@ -122,8 +130,13 @@ class WorkflowCancelView(APIView):
 
     @extend_schema(request=None, responses={200: dict})
     def post(self, request: Request, workflow_id: str) -> Response:
-        workflow = services.workflow_cancel(workflow=_workflow(workflow_id))
-        return Response(_workflow_body(_workflow(str(workflow.pk))))
+        workflow = services.workflow_cancel(workflow=_workflow(request, workflow_id))
+        return Response(_workflow_body(_workflow(request, str(workflow.pk))))
+
+
+class MeetingNotFound(NotFound):
+    code = "meeting_not_found"
+    message = "Meeting not found."
 
 
 def _meeting_body(meeting: Meeting) -> dict[str, Any]:
@@ -166,8 +179,13 @@ class MeetingDetailView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, meeting_id: str) -> Response:
-        not_found = NotFound("Meeting not found.", code="meeting_not_found")
-        meeting = _found(Meeting, meeting_id, not_found)
+        meeting = get_visible_or_404(
+            Meeting.objects.all(),
+            principal=principal_from_request(request),
+            owner_field="created_by",
+            not_found=MeetingNotFound,
+            pk=meeting_id,
+        )
         return Response(
             {
                 **_meeting_body(meeting),

@@ -14,6 +14,7 @@ from agents.models import Agent, UsageRecord
 from agents.roster import ROSTER
 from agents.runtime import ChatMessage, get_router
 from agents.services import agent_complete, agent_create, agent_model_config, agent_start
+from agents.spend import spend_reserve, spend_settle
 from config.celery import app as celery_app
 from messaging.models import Message
 from messaging.services import channel_create, message_post_internal
@@ -213,3 +214,13 @@ def test_agent_to_agent_replies_count_against_the_same_cap(
     replies = Message.objects.filter(sender_type="agent")
     assert len(fake_openai.requests) == 3
     assert sorted(replies.values_list("reply_depth", flat=True)) == [1, 1, 2]
+
+
+@pytest.mark.django_db
+def test_a_call_reserved_at_zero_is_settled_to_its_actual_cost():
+    agent = _agent()
+    reservation = spend_reserve(agent=agent, estimate=Decimal("0"))
+
+    spend_settle(reservation=reservation, cost=Decimal("0.25"))
+
+    assert _counter(agent) == (Decimal("0.25"), Decimal("0"))

@@ -1,129 +1,20 @@
-"""The policy engine: every API view declares an action, every action is in the rules file,
-and each role gets exactly what the file says, through the real URLs."""
+"""The policy engine: the rules file is validated and reloadable; object-level access by owner.
+The role-by-action matrix over every route is tests/system/test_role_matrix.py."""
 
-import re
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
-from django.urls import URLPattern, URLResolver, get_resolver
-from rest_framework.test import APIClient, APIRequestFactory
+from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from system.kernel.access import get_visible_or_404, visible_to
 from system.kernel.exceptions import NotFound
-from system.kernel.permissions import policy_action_of
 from system.kernel.policy import PolicyError, get_policy, policy_parse, policy_reload
 from system.kernel.principal import principal_from_request
-from system.kernel.roles import ROLES
-from system.kernel.views import api_not_found, websocket_upgrade_required
 from system.models import ApiKey
 
-# Plain Django views under /api/ that answer without touching any resource.
-NOT_POLICED = {api_not_found, websocket_upgrade_required}
-SAMPLE_ARGS = {"int": "999999", "uuid": str(uuid.uuid4()), "str": "sample", "slug": "sample"}
-
 pytestmark = pytest.mark.embedded
-
-
-def api_routes() -> list[tuple[str, object]]:
-    """(path, view callback) of every URL pattern under /api/, sample values for converters."""
-    routes = []
-
-    def walk(patterns, prefix: str) -> None:
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, route)
-            elif isinstance(pattern, URLPattern) and route.lstrip("^").startswith("api/"):
-                path = route
-                for name, converter in pattern.pattern.converters.items():
-                    kind = type(converter).__name__.replace("Converter", "").lower()
-                    sample = SAMPLE_ARGS.get(kind, SAMPLE_ARGS["str"])
-                    path = re.sub(rf"<(\w+:)?{name}>", sample, path)
-                # Regex routes (DRF routers): every named group gets a sample value.
-                path = re.sub(r"\(\?P<\w+>[^)]*\)", SAMPLE_ARGS["str"], path)
-                path = path.lstrip("^").rstrip("$").replace("/?", "")
-                routes.append(("/" + path, pattern.callback))
-
-    walk(get_resolver().url_patterns, "")
-    return routes
-
-
-def declared_actions(callback) -> list[tuple[str, str | None]]:
-    """(HTTP method, policy action) for each method the view answers, resolved the way
-    PolicyPermission resolves it."""
-    view_class = callback.cls
-    if getattr(callback, "actions", None):  # a viewset route: HTTP method -> viewset action
-        pairs = [(m, a) for m, a in callback.actions.items() if m != "head"]
-    else:
-        pairs = [
-            (m, None)
-            for m in view_class.http_method_names
-            if m not in {"options", "head"} and hasattr(view_class, m)
-        ]
-    resolved = []
-    for method, viewset_action in pairs:
-        view = view_class()
-        if viewset_action:
-            view.action = viewset_action
-        resolved.append((method, policy_action_of(view, SimpleNamespace(method=method.upper()))))
-    return resolved
-
-
-def policed_operations() -> list[tuple[str, str, str]]:
-    return [
-        (method, path, action)
-        for path, callback in api_routes()
-        if callback not in NOT_POLICED
-        for method, action in declared_actions(callback)
-    ]
-
-
-def test_every_api_view_declares_an_action_that_the_rules_file_knows():
-    policy = get_policy()
-    undeclared = []
-    for path, callback in api_routes():
-        if callback in NOT_POLICED:
-            continue
-        assert issubclass(getattr(callback, "cls", object), APIView), f"{path} is not a DRF view"
-        undeclared += [
-            f"{m.upper()} {path}: {a}"
-            for m, a in declared_actions(callback)
-            if a is None or a not in policy.actions
-        ]
-
-    assert undeclared == []
-    assert len(policed_operations()) >= 7
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("role", [*ROLES, None], ids=[*ROLES, "anonymous"])
-def test_role_action_matrix_matches_the_rules_file(role, client_as):
-    policy = get_policy()
-    client = client_as(role) if role else APIClient()
-    mismatches = []
-    for method, path, action in policed_operations():
-        rule = policy.actions[action]
-        response = getattr(client, method)(path, {}, format="json")
-        status = response.status_code
-        if rule.public or (role and role in rule.roles):
-            ok = status not in (401, 403)
-        elif role is None:
-            ok = status == 401 and response.json()["error"]["code"] == "authentication_required"
-        else:
-            error = response.json()["error"]
-            ok = (
-                status == 403
-                and error["code"] == "insufficient_permissions"
-                and error["details"]["action"] == action
-            )
-        if not ok:
-            mismatches.append(f"{role} {method.upper()} {path} ({action}) -> {status}")
-
-    assert mismatches == []
 
 
 def write_rules(tmp_path: Path, text: str) -> Path:
