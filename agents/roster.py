@@ -69,3 +69,7 @@ ROSTER: dict[str, AgentType] = {
 
 AGENT_TYPES: tuple[str, ...] = tuple(ROSTER)
 EXECUTIVE_TYPES: tuple[str, ...] = tuple(k for k in ROSTER if k != "custom")
+
+# The demo's executives carry the ids the spec's examples use (`"agent_id": "ceo-mimi-001"`):
+# the type with hyphens and a serial. Earlier demos named them after the type itself.
+DEMO_AGENT_NAMES: dict[str, str] = {k: f"{k.replace('_', '-')}-001" for k in EXECUTIVE_TYPES}

@@ -26,10 +26,7 @@ from system.kernel.pagination import PAGE_PARAMETERS, PagePagination
 from system.kernel.validation import validated
 
 # The spec announces both as deprecated, to be removed in v2.
-_DEPRECATED = Deprecation(
-    deprecated_at=datetime(2026, 11, 1, tzinfo=UTC),
-    link="/api/docs/#deprecations",
-)
+_DEPRECATED = Deprecation(deprecated_at=datetime(2026, 11, 1, tzinfo=UTC))
 
 _LIST_PARAMETERS = [
     OpenApiParameter("status", str, enum=[s.value for s in Agent.Status]),

@@ -182,7 +182,6 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# How often beat expires due sessions and sends expiry warnings.
 SESSION_SWEEP_SECONDS = env.int("SESSION_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "event-log-prune": {"task": "system.event_log_prune", "schedule": timedelta(hours=1)},
@@ -197,7 +196,8 @@ EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", defau
 
 # --- HTTP API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["system.kernel.timefmt.IsoZJSONRenderer"],
+    "DATETIME_FORMAT": None,  # datetimes reach the renderer, which writes the one API format
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "system.auth.authentication.BearerAuthentication",

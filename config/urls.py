@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from system.kernel.views import api_not_found
+from system.kernel.views import api_not_found, api_trailing_slash
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("messaging.urls")),
     path("", include("sessions_app.urls")),
     path("", include("questflow.urls")),
+    # A trailing slash names the same resource: 308 to the path without it.
+    re_path(r"^api/v1/(?P<path>.*)/$", api_trailing_slash),
     # Last: anything else under /api/ is a 404 in the error envelope.
     re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.dateparse import parse_datetime
@@ -122,7 +122,13 @@ def parse_cursor(*, channel: Channel, name: str, value: str) -> Cursor:
                 f"'{name}' must be an ISO-8601 timestamp or a message id.",
                 details={name: ["Not an ISO-8601 timestamp or a message id."]},
             ) from None
-        return Cursor(make_aware(moment) if is_naive(moment) else moment, None)
+        moment = make_aware(moment) if is_naive(moment) else moment
+        if name == "after" and moment.microsecond % 1000 == 0:
+            # The API writes times to the millisecond: `after` a time as shown means after
+            # that whole millisecond, so a client passing the newest `sent_at` it has read
+            # does not get that message again.
+            moment += timedelta(microseconds=999)
+        return Cursor(moment, None)
     sent_at = (
         Message.objects.filter(channel=channel, pk=message_id)
         .values_list("sent_at", flat=True)

@@ -30,6 +30,18 @@ class ChannelSerializer(serializers.ModelSerializer):
         fields = ["channel_id", "name", "type", "created_at", "member_count"]
 
 
+class ChannelCreatedSerializer(ChannelSerializer):
+    """The create answer (schema): the channel plus `members` exactly as the caller sent them."""
+
+    members = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="The members as sent (agent names stay names)",
+    )
+
+    class Meta(ChannelSerializer.Meta):
+        fields = [*ChannelSerializer.Meta.fields, "members"]
+
+
 class ChannelMemberSerializer(serializers.ModelSerializer):
     class Meta:
         model = ChannelMember

@@ -16,6 +16,7 @@ from messaging.agent_replies import (
     channel_agent_replies_check,
     reply_slots_claim,
 )
+from messaging.bus import bus_record, in_conversation, reply_metadata
 from messaging.exceptions import ChannelOwnerNotRemovable, MessageNotEditable
 from messaging.members import (
     MAX_MEMBER_ID,
@@ -321,6 +322,8 @@ def message_emit(message: Message) -> None:
                 "content": message.content,
                 "sent_at": message.sent_at,
                 "in_reply_to": message.in_reply_to_id,
+                # An ElizaOS session's messages also carry its bus record, as its REST answers.
+                **(bus_record(message) if in_conversation(message) else {}),
             },
         },
         scope=EventScope(channel_id=message.channel_id),
@@ -352,15 +355,18 @@ def message_edit(*, message: Message, content: Any, actor: Principal) -> Message
     return message
 
 
-def _agent_reply(*, message: Message, agent: Agent, content: str, announce: bool) -> Message | None:
+def _agent_reply(
+    *, message: Message, agent: Agent, content: str, announce: bool, reply_id: uuid.UUID | None
+) -> Message | None:
     try:
         return _message_post(
             _Posting(as_user=False, announce=announce),
             channel=message.channel,
             sender_id=str(agent.agent_id),
             content=content[:MAX_CONTENT],
-            metadata={},
+            metadata=reply_metadata(message),
             in_reply_to=message,
+            message_id=reply_id,
         )
     except IntegrityError:
         return None
@@ -370,10 +376,15 @@ def agent_reply_store(*, message: Message, agent: Agent, content: str) -> Messag
     """Post an agent's answer to `message` (the agent-reply task): emitted, and answered by
     the other running agent members when the channel has agent replies enabled. None if that
     agent had already answered it (a redelivered task)."""
-    return _agent_reply(message=message, agent=agent, content=content, announce=True)
+    return _agent_reply(message=message, agent=agent, content=content, announce=True, reply_id=None)
 
 
-def agent_reply_record(*, message: Message, agent: Agent, content: str) -> Message | None:
+def agent_reply_record(
+    *, message: Message, agent: Agent, content: str, message_id: uuid.UUID | None = None
+) -> Message | None:
     """agent_reply_store without the announcement, as message_record: no agent is asked to
-    answer the answer, and the caller emits it (message_emit)."""
-    return _agent_reply(message=message, agent=agent, content=content, announce=False)
+    answer the answer, and the caller emits it (message_emit). `message_id`: an id announced
+    before the reply exists (a stream's chunks)."""
+    return _agent_reply(
+        message=message, agent=agent, content=content, announce=False, reply_id=message_id
+    )

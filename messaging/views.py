@@ -12,6 +12,7 @@ from messaging import selectors, services
 from messaging.exceptions import MessageNotFound
 from messaging.models import Message
 from messaging.serializers import (
+    ChannelCreatedSerializer,
     ChannelCreateInputSerializer,
     ChannelDetailSerializer,
     ChannelListSerializer,
@@ -96,7 +97,7 @@ class ChannelViewSet(viewsets.ViewSet):
         )
         return pagination.response(ChannelSerializer(rows, many=True).data)
 
-    @extend_schema(request=ChannelCreateInputSerializer, responses={201: ChannelSerializer})
+    @extend_schema(request=ChannelCreateInputSerializer, responses={201: ChannelCreatedSerializer})
     def create(self, request: Request) -> Response:
         def handler() -> Response:
             data = validated(ChannelCreateInputSerializer, request.data)
@@ -109,7 +110,9 @@ class ChannelViewSet(viewsets.ViewSet):
                 principal=principal_from_request(request),
             )
             channel.member_count = channel.members.count()
-            return Response(ChannelSerializer(channel).data, status=201)
+            # Members come back as sent: a channel made with `ceo-mimi-001` lists that name.
+            body = {**ChannelSerializer(channel).data, "members": data.get("members") or []}
+            return Response(body, status=201)
 
         return idempotent(request, handler)
 

@@ -22,6 +22,7 @@ from system.kernel.access import get_visible_or_404, visible_to
 from system.kernel.exceptions import NotFound, ValidationFailed
 from system.kernel.pagination import PagePagination
 from system.kernel.principal import principal_from_request
+from system.kernel.timefmt import iso_z, iso_z_or_none
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 
@@ -44,9 +45,9 @@ def _workflow_body(workflow: Workflow) -> dict[str, Any]:
         "input": workflow.input,
         "result": workflow.result,
         "error": workflow.error or None,
-        "createdAt": workflow.created_at.isoformat(),
-        "startTime": workflow.started_at.isoformat() if workflow.started_at else None,
-        "endTime": workflow.finished_at.isoformat() if workflow.finished_at else None,
+        "createdAt": iso_z(workflow.created_at),
+        "startTime": iso_z_or_none(workflow.started_at),
+        "endTime": iso_z_or_none(workflow.finished_at),
         "steps": [
             {
                 "position": s.position,
@@ -56,8 +57,8 @@ def _workflow_body(workflow: Workflow) -> dict[str, Any]:
                 "status": s.status,
                 "output": s.output,
                 "error": s.error or None,
-                "startedAt": s.started_at.isoformat() if s.started_at else None,
-                "finishedAt": s.finished_at.isoformat() if s.finished_at else None,
+                "startedAt": iso_z_or_none(s.started_at),
+                "finishedAt": iso_z_or_none(s.finished_at),
             }
             for s in workflow.steps.all()
         ],
@@ -110,7 +111,7 @@ class WorkflowStatusView(APIView):
                     "name": w.name,
                     "status": w.status,
                     "progress": w.progress,
-                    "startTime": (w.started_at or w.created_at).isoformat(),
+                    "startTime": iso_z(w.started_at or w.created_at),
                 }
                 for w in active
             ]
@@ -147,7 +148,7 @@ def _meeting_body(meeting: Meeting) -> dict[str, Any]:
         "outcomes": meeting.outcomes,
         "duration": services.meeting_duration(meeting),
         "status": meeting.status,
-        "timestamp": (meeting.finished_at or meeting.started_at).isoformat(),
+        "timestamp": iso_z(meeting.finished_at or meeting.started_at),
     }
 
 
@@ -206,8 +207,8 @@ def _deployment_body(deployment: Deployment) -> dict[str, Any]:
         "config": deployment.config,
         "sdl": deployment.sdl,
         "backendOutput": deployment.backend_output,
-        "createdAt": deployment.created_at.isoformat(),
-        "updatedAt": deployment.updated_at.isoformat(),
+        "createdAt": iso_z(deployment.created_at),
+        "updatedAt": iso_z(deployment.updated_at),
     }
 
 

@@ -1,16 +1,16 @@
 """ElizaOS-compatible sessions: /api/messaging/sessions, ElizaOS 1.7.2's shapes and codes over
-the same Session rows (see ../shared/spec/elizaos-compat.md). Bodies are bare JSON; errors
-keep our envelope with ElizaOS's upper-case codes."""
+the same Session rows (see ../shared/spec/elizaos-compat.md). Bodies are bare JSON; errors are
+ElizaOS's `{success: false, error: {code, message, details}}` (with our timestamp and request
+id) and the domain error's real status and headers (429 + Retry-After, 402, 502, 503, ...)
+except where ElizaOS answers a named code with another status."""
 
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -19,12 +19,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents.exceptions import AgentBudgetExceeded, AgentRuntimeError
 from agents.models import Agent
-from agents.runtime import Completion
-from agents.services import agent_stream
 from messaging.models import Message
-from sessions_app import representations, selectors, services, timeouts
+from sessions_app import eliza_messages, representations, selectors, services, timeouts
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
 from sessions_app.sweep import LAST_SWEEP_KEY
@@ -34,11 +31,9 @@ from system.kernel.principal import principal_from_request
 from system.kernel.redis_client import get_redis
 
 _STARTED = time.monotonic()
-MAX_CONTENT = 4000
-MAX_METADATA_CHARS = 10_240
-TRANSPORTS = ("websocket", "http", "sse")
+MAX_METADATA_CHARS = eliza_messages.MAX_METADATA_CHARS
 
-# Our codes → ElizaOS's (code, status).
+# Our codes → ElizaOS's (code, status); any other code is upper-cased and keeps its status.
 _ELIZA_CODES: dict[str, tuple[str, int]] = {
     "validation_error": ("VALIDATION_ERROR", 400),
     "invalid_timeout_config": ("VALIDATION_ERROR", 400),
@@ -57,8 +52,10 @@ class ElizaError(DomainError):
     pass
 
 
-def _eliza_error(code: str, message: str, details: dict[str, Any] | None = None) -> ElizaError:
-    eliza_code, status = _ELIZA_CODES.get(code, (code.upper(), 400))
+def _eliza_error(
+    code: str, message: str, details: dict[str, Any] | None = None, *, status: int = 400
+) -> ElizaError:
+    eliza_code, status = _ELIZA_CODES.get(code, (code.upper(), status))
     return ElizaError(message, code=eliza_code, http_status=status, details=details)
 
 
@@ -83,10 +80,14 @@ class ElizaSessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, DomainError) and not isinstance(exc, ElizaError):
-            exc = _eliza_error(exc.code, exc.message, exc.details)
+            headers = exc.headers  # Retry-After of a rate limit
+            exc = _eliza_error(exc.code, exc.message, exc.details, status=exc.http_status)
+            exc.headers = headers
         elif isinstance(exc, drf_exceptions.ValidationError | drf_exceptions.ParseError):
             exc = _eliza_error("validation_error", "Invalid request body.", {"errors": exc.detail})
-        return super().handle_exception(exc)
+        response = super().handle_exception(exc)
+        response.data = {"success": False, **response.data}
+        return response
 
     def _session(self, request: Request, session_id: str) -> Session:
         session = selectors.session_get_visible(
@@ -251,79 +252,15 @@ class ElizaSessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
         )
 
     def _post(self, request: Request, session: Session):
-        body = self._body(request)
-        transport = body.get("transport", "websocket")
-        if transport not in TRANSPORTS:
-            raise _eliza_error(
-                "validation_error", f"Invalid transport; use one of {', '.join(TRANSPORTS)}"
-            )
-        content = body.get("content")
-        if not isinstance(content, str) or not content.strip() or len(content) > MAX_CONTENT:
-            raise _eliza_error(
-                "validation_error",
-                f"Content must be a non-empty string of at most {MAX_CONTENT} characters",
-            )
-        metadata = body.get("metadata") or {}
-        if not isinstance(metadata, dict) or len(json.dumps(metadata)) > MAX_METADATA_CHARS:
-            raise _eliza_error(
-                "validation_error",
-                f"Metadata must be an object under {MAX_METADATA_CHARS} characters",
-            )
-        if transport == "sse":
-            return self._stream(session, content, metadata)
+        parsed = eliza_messages.message_request_parse(self._body(request), session=session)
+        replies = {"sse": "caller", "http": "now", "websocket": "worker"}
         exchange = services.session_message(
             session=session,
-            content=content,
-            metadata=metadata,
-            reply="now" if transport == "http" else "worker",
+            content=parsed.content,
+            metadata=parsed.metadata,
+            reply=replies[parsed.transport],
         )
-        result: dict[str, Any] = {
-            "success": True,
-            "userMessage": representations.eliza_message(exchange.user_message),
-            "sessionStatus": representations.eliza_session_status(
-                exchange.session, was_renewed=exchange.renewal.was_renewed
-            ),
-        }
-        if transport == "http":
-            result["agentResponse"] = (
-                representations.eliza_message(exchange.reply) if exchange.reply else None
-            )
-        return Response(result, status=201)
-
-    def _stream(
-        self, session: Session, content: str, metadata: dict[str, Any]
-    ) -> StreamingHttpResponse:
-        """The user message is stored at once; the reply streams as `chunk` events and is
-        stored (with its ledger rows) when the stream completes."""
-        exchange = services.session_message(
-            session=session, content=content, metadata=metadata, reply="caller"
-        )
-        agent = exchange.session.agent
-
-        def events() -> Iterator[bytes]:
-            yield _sse("user_message", representations.eliza_message(exchange.user_message))
-            message_id = str(uuid.uuid4())
-            try:
-                conversation = services.session_conversation(exchange.session)
-                for index, item in enumerate(agent_stream(agent=agent, conversation=conversation)):
-                    if isinstance(item, Completion):
-                        reply = services.session_reply_store(
-                            message=exchange.user_message, agent=agent, content=item.text
-                        )
-                        done = representations.eliza_message(reply) if reply else {"id": message_id}
-                        yield _sse("done", {"messageId": done["id"], "message": done})
-                    else:
-                        yield _sse(
-                            "chunk", {"messageId": message_id, "chunk": item, "index": index}
-                        )
-            except (AgentBudgetExceeded, AgentRuntimeError) as exc:
-                yield _sse("error", {"code": exc.code, "message": exc.message})
-
-        response = StreamingHttpResponse(events(), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
-
-
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+        if parsed.transport == "sse":
+            return eliza_messages.message_stream(exchange)
+        answer = eliza_messages.message_answer(exchange, with_reply=parsed.transport == "http")
+        return Response(answer, status=201)

@@ -9,6 +9,7 @@ from messaging.models import Message
 from sessions_app import timeouts
 from sessions_app.models import Session
 from sessions_app.services import session_config
+from system.kernel.timefmt import iso_z, iso_z_or_none
 
 
 def v1_created(session: Session) -> dict[str, Any]:
@@ -16,8 +17,8 @@ def v1_created(session: Session) -> dict[str, Any]:
         "session_id": str(session.session_id),
         "agent_id": str(session.agent_uuid),
         "user_id": session.user_id,
-        "created_at": session.created_at.isoformat(),
-        "expires_at": session.expires_at.isoformat(),
+        "created_at": iso_z(session.created_at),
+        "expires_at": iso_z(session.expires_at),
         "status": session.status,
         "timeoutConfig": session_config(session).as_api(),
     }
@@ -29,9 +30,9 @@ def v1_session(session: Session, *, message_count: int) -> dict[str, Any]:
         "context": session.context,
         "metadata": session.metadata,
         "message_count": message_count,
-        "last_activity": session.last_activity.isoformat(),
+        "last_activity": iso_z(session.last_activity),
         "renewal_count": session.renewal_count,
-        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "ended_at": iso_z_or_none(session.ended_at),
         "summary": session.summary,
     }
 

@@ -35,6 +35,7 @@ from sessions_app.models import Session
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
 from system.kernel.principal import Principal
+from system.kernel.timefmt import iso_z
 
 SESSION_EVENT = "session_update"
 _CONTEXT_MESSAGES = 20
@@ -151,17 +152,26 @@ def _mark_expired(session: Session, now: datetime) -> bool:
         ).update(status=Session.Status.EXPIRED, expired_at=now)
         if updated:
             session.status, session.expired_at = Session.Status.EXPIRED, now
-            _emit(session, expired_at=now)
+            _emit(session, event="expired", expired_at=now)
     return bool(updated)
+
+
+def session_expire_if_due(session: Session, *, now: datetime | None = None) -> Session:
+    """Lazy expiry without refusing: an active session past its `expires_at` is marked
+    expired (once, with its event) and returned as it now is. Reads use it; actions use
+    session_ensure_live."""
+    now = now or timezone.now()
+    if session.status == Session.Status.ACTIVE and session.expires_at <= now:
+        _mark_expired(session, now)
+        session.refresh_from_db(fields=["status", "expired_at"])
+    return session
 
 
 def session_ensure_live(session: Session, *, now: datetime | None = None) -> datetime:
     """Raise SessionExpired (410) or SessionEnded (409) unless the session is active; expire
     it first if it is due. Returns the `now` used."""
     now = now or timezone.now()
-    if session.status == Session.Status.ACTIVE and session.expires_at <= now:
-        _mark_expired(session, now)
-        session.refresh_from_db(fields=["status", "expired_at"])
+    session_expire_if_due(session, now=now)
     if session.status == Session.Status.EXPIRED:
         raise SessionExpired(details={"session_id": str(session.session_id)})
     if session.status == Session.Status.ENDED:
@@ -323,7 +333,7 @@ def session_message(
         context_update = {
             "turn_count": turns,
             "last_topic": _topic(content),
-            "last_message_at": now.isoformat(),
+            "last_message_at": iso_z(now),
         }
         locked.context = {**locked.context, **context_update}
         locked.save(update_fields=["context"])
@@ -336,16 +346,6 @@ def session_message(
     if failure is not None:
         raise failure
     return Exchange(locked, user_message, answer, context_update, renewal)
-
-
-def session_reply_store(*, message: Message, agent: Agent, content: str) -> Message | None:
-    """A session agent's answer to `message`, given after session_message (a stream): stored
-    and emitted; no agent is asked to answer it. None if the agent had already answered."""
-    with transaction.atomic():
-        answer = agent_reply_record(message=message, agent=agent, content=content)
-        if answer is not None:
-            message_emit(answer)
-    return answer
 
 
 def _factual_summary(session: Session) -> str:

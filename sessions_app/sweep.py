@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -29,6 +28,7 @@ from sessions_app.services import SESSION_EVENT, session_event_head, session_sco
 from sessions_app.timeouts import time_remaining_ms
 from system.eventlog.services import event_emit_many, event_emit_sql
 from system.kernel.redis_client import get_redis
+from system.kernel.timefmt import iso_z
 from system.models import EventLogEntry
 
 logger = logging.getLogger(__name__)
@@ -43,24 +43,20 @@ WARN_WHERE = (
     "status = 'active' AND warned_at IS NULL AND warn_at <= %(now)s AND expires_at > %(now)s"
 )
 
-# A timestamp as DjangoJSONEncoder writes it (what event_emit stores): UTC, milliseconds only
-# when there is a fraction, "Z".
-_PG_JSON_TIME = (
-    "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-    "mod(extract(microseconds FROM {c})::bigint, 1000000) <> 0 THEN "
-    "to_char({c} AT TIME ZONE 'UTC', '.MS') ELSE '' END || 'Z'"
-)
+# A timestamp as system.kernel.timefmt.iso_z writes it (what event_emit stores): UTC,
+# milliseconds, "Z".
+_PG_JSON_TIME = "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') || 'Z'"
 _PG_PAYLOAD_COMMON = (
     "'session_id', session_id::text, 'agent_id', agent_uuid::text, 'user_id', user_id, "
     "'context', context, 'timestamp', %(now_json)s::text"
 )
 PG_EXPIRY_PAYLOAD = (
-    f"jsonb_build_object({_PG_PAYLOAD_COMMON}, 'status', 'expired', "
+    f"jsonb_build_object({_PG_PAYLOAD_COMMON}, 'status', 'expired', 'event', 'expired', "
     "'expired_at', %(now_json)s::text)"
 )
 PG_WARNING_PAYLOAD = (
     f"jsonb_build_object({_PG_PAYLOAD_COMMON}, 'status', 'active', "
-    "'warning', 'expiring_soon', "
+    "'event', 'expiry_warning', 'warning', 'expiring_soon', "
     f"'expires_at', {_PG_JSON_TIME.format(c='expires_at')}, "
     "'time_remaining_ms', GREATEST(0, floor(extract(epoch FROM expires_at - %(now)s) * 1000))"
     "::bigint)"
@@ -116,6 +112,7 @@ def _batch(
 def expiry_payload(session: Session, now: datetime) -> dict:
     return {
         **session_event_head(session, status=Session.Status.EXPIRED),
+        "event": "expired",
         "expired_at": now,
         "timestamp": now,
     }
@@ -124,6 +121,7 @@ def expiry_payload(session: Session, now: datetime) -> dict:
 def warning_payload(session: Session, now: datetime) -> dict:
     return {
         **session_event_head(session, status=Session.Status.ACTIVE),
+        "event": "expiry_warning",
         "warning": "expiring_soon",
         "expires_at": session.expires_at,
         "time_remaining_ms": time_remaining_ms(expires=session.expires_at, now=now),
@@ -166,7 +164,7 @@ def _pg_batch(now: datetime, sql_set: str, sql_where: str, order: str, payload: 
     )
     params = {
         "now": now,
-        "now_json": DjangoJSONEncoder().default(now),
+        "now_json": iso_z(now),
         "limit": BATCH,
         "event_type": SESSION_EVENT,
         "created": timezone.now(),

@@ -16,6 +16,7 @@ from sessions_app.representations import v1_created, v1_session
 from system.kernel.exceptions import ValidationFailed
 from system.kernel.pagination import PagePagination
 from system.kernel.principal import principal_from_request
+from system.kernel.timefmt import iso_z
 from system.kernel.validation import validated
 
 
@@ -59,8 +60,13 @@ class SessionRoutesMixin:
     }
 
 
+def _with_agent_uuid(body: dict[str, Any], session: Session) -> dict[str, Any]:
+    return {**body, "agent_uuid": str(session.agent_uuid)}
+
+
 def _session_body(session: Session) -> dict[str, Any]:
-    return v1_session(session, message_count=selectors.session_message_count(session=session))
+    body = v1_session(session, message_count=selectors.session_message_count(session=session))
+    return _with_agent_uuid(body, session)
 
 
 class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
@@ -111,7 +117,9 @@ class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
             selectors.with_message_counts(sessions.order_by("-created_at", "session_id")),
             count=sessions,
         )
-        return pagination.response([v1_session(s, message_count=s.message_total) for s in rows])
+        return pagination.response(
+            [_with_agent_uuid(v1_session(s, message_count=s.message_total), s) for s in rows]
+        )
 
     @extend_schema(request=SessionCreateInputSerializer, responses={201: dict})
     def create(self, request: Request) -> Response:
@@ -128,11 +136,18 @@ class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
             context=data.get("context"),
             metadata=data.get("metadata"),
         )
-        return Response(v1_created(session), status=201)
+        # The caller's `agent_id` comes back as sent (a name like the spec's `ceo-mimi-001`).
+        body = {**_with_agent_uuid(v1_created(session), session), "agent_id": data["agent_id"]}
+        return Response(body, status=201)
 
     @extend_schema(responses={200: dict})
     def retrieve(self, request: Request, session_id: str) -> Response:
-        return Response(_session_body(self._get(request, session_id)))
+        """Any state is readable (the spec's status enum: active, ended, expired); a due
+        session is expired first. Only the actions answer 410 for an expired one."""
+        session = selectors.session_get_visible(
+            principal=principal_from_request(request), session_id=session_id
+        )
+        return Response(_session_body(services.session_expire_if_due(session)))
 
     @extend_schema(
         request=SessionMessageInputSerializer, responses={200: SessionMessageOutputSerializer}
@@ -147,7 +162,7 @@ class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
             {
                 "response": exchange.reply.content if exchange.reply else "",
                 "context_update": exchange.context_update,
-                "timestamp": timezone.now().isoformat(),
+                "timestamp": iso_z(timezone.now()),
             }
         )
 
@@ -158,7 +173,7 @@ class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
         return Response(
             {
                 "session_id": str(session.session_id),
-                "ended_at": session.ended_at.isoformat(),
+                "ended_at": iso_z(session.ended_at),
                 "status": session.status,
                 "summary": session.summary,
             }

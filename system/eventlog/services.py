@@ -6,12 +6,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from system.eventlog import events
 from system.eventlog.events import EventScope
+from system.kernel.timefmt import IsoZJSONEncoder
 from system.models import EventLogEntry
 
 # Any constant shared by every writer of the event log.
@@ -97,8 +97,9 @@ def event_emit_many(
     entries = EventLogEntry.objects.bulk_create(
         EventLogEntry(
             event_type=event_type,
-            # UUIDs, datetimes and decimals normalised once: the log and the live copy agree.
-            payload=json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+            # UUIDs, datetimes (as iso_z) and decimals normalised once: the log and the live
+            # copy agree.
+            payload=json.loads(json.dumps(data, cls=IsoZJSONEncoder)),
             agent_id=scope.agent_id,
             channel_id=scope.channel_id,
             session_id=scope.session_id,

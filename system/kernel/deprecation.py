@@ -1,15 +1,20 @@
 """Deprecation headers: `Deprecation` (RFC 9745, `@<unix seconds>`), `Sunset` (RFC 8594,
-an HTTP-date six months later) and `Link: <note>; rel="deprecation"`."""
+an HTTP-date six months later) and `Link: <note>; rel="deprecation"`, and the served page the
+link points at: the schema's deprecated operations, each under an anchor of its own."""
 
 import calendar
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django.utils.html import format_html, format_html_join
 from django.utils.http import http_date
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 SUNSET_MONTHS = 6
+DEPRECATIONS_PAGE = "/api/docs/deprecations"
+DEPRECATIONS_DOC = f"{DEPRECATIONS_PAGE}#deprecations"
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -22,7 +27,7 @@ def add_months(moment: datetime, months: int) -> datetime:
 @dataclass(frozen=True)
 class Deprecation:
     deprecated_at: datetime
-    link: str
+    link: str = DEPRECATIONS_DOC
 
     def headers(self) -> dict[str, str]:
         sunset = add_months(self.deprecated_at, SUNSET_MONTHS)
@@ -46,3 +51,35 @@ class DeprecationMixin:
             for name, value in deprecation.headers().items():
                 response[name] = value
         return response
+
+
+def deprecated_operations(schema: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(operationId, METHOD, path, description) of each operation the schema marks
+    deprecated, in path order."""
+    return [
+        (op["operationId"], method.upper(), path, op.get("description", ""))
+        for path, item in sorted(schema.get("paths", {}).items())
+        for method, op in item.items()
+        if isinstance(op, dict) and op.get("deprecated")
+    ]
+
+
+def deprecations_html(schema: dict[str, Any]) -> str:
+    """The page `Link` headers point at: a `deprecations` section, one anchor per operation."""
+    items = format_html_join(
+        "\n",
+        '<li id="{}"><code>{} {}</code>: {}</li>',
+        deprecated_operations(schema),
+    )
+    return format_html(
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>Deprecations: {}</title></head><body>\n"
+        '<section id="deprecations"><h1>Deprecations</h1>\n'
+        "<p>A deprecated endpoint keeps working until the date in its <code>Sunset</code> "
+        "header, {} months after its <code>Deprecation</code> date, and is gone in v2.</p>\n"
+        "<ul>\n{}\n</ul></section>\n"
+        '<p>The full reference: <a href="/api/docs/">/api/docs/</a>.</p>\n</body></html>\n',
+        schema.get("info", {}).get("title", "API"),
+        SUNSET_MONTHS,
+        items,
+    )

@@ -17,6 +17,7 @@ from rest_framework.views import set_rollback
 
 from system.kernel.exceptions import DomainError
 from system.kernel.logging import request_id_var
+from system.kernel.timefmt import iso_z
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
             "code": code,
             "message": message,
             "details": details if details is not None else {},
-            "timestamp": timezone.now().isoformat(),
+            "timestamp": iso_z(timezone.now()),
             "request_id": request_id_var.get(),
         }
     }

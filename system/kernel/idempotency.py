@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from system.kernel.exceptions import Conflict, DomainError, ValidationFailed
 from system.kernel.principal import principal_from_request
+from system.kernel.timefmt import IsoZJSONEncoder
 from system.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -90,7 +91,9 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
         with transaction.atomic():
             response = handler()
             IdempotencyRecord.objects.filter(owner=owner, key=key).update(
-                response_status=response.status_code, response_body=response.data
+                response_status=response.status_code,
+                # As the client read it (datetimes as iso_z), so a replay is byte-identical.
+                response_body=json.loads(json.dumps(response.data, cls=IsoZJSONEncoder)),
             )
     except BaseException:
         # Failed requests leave no claim: the client may retry with the same key.

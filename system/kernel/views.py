@@ -1,12 +1,20 @@
 """The edges of the URL space: unknown API paths, the WebSocket path on the HTTP port, the
 OpenAPI schema and its UI."""
 
-from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.http.request import split_domain_port
-from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from functools import cache
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.request import split_domain_port
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from system.kernel.deprecation import deprecations_html
 from system.kernel.errors import error_response
 from system.kernel.permissions import PolicyPermission
 
@@ -40,6 +48,26 @@ def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     return error_response("not_found", "No such endpoint.", 404)
 
 
+class PermanentRedirect(HttpResponseRedirect):
+    """308: unlike 301, the client repeats the method and the body."""
+
+    status_code = 308
+
+
+@csrf_exempt
+def api_trailing_slash(request: HttpRequest, path: str = "") -> HttpResponse:
+    """`/api/v1/x/` is `/api/v1/x`: a 308 there (query kept) when an endpoint claims it,
+    else the envelope's 404."""
+    try:
+        match = resolve(request.path_info[:-1])
+    except Resolver404:
+        return api_not_found(request)
+    if match.func in (api_not_found, api_trailing_slash):
+        return api_not_found(request)
+    query = request.META.get("QUERY_STRING", "")
+    return PermanentRedirect(request.path[:-1] + (f"?{query}" if query else ""))
+
+
 class SchemaView(SpectacularAPIView):
     policy_action = "docs.read"
     permission_classes = [PolicyPermission]
@@ -48,3 +76,19 @@ class SchemaView(SpectacularAPIView):
 class SwaggerView(SpectacularSwaggerView):
     policy_action = "docs.read"
     permission_classes = [PolicyPermission]
+
+
+@cache
+def _deprecations_page() -> str:
+    return deprecations_html(SchemaGenerator().get_schema(request=None, public=True))
+
+
+class DeprecationsDocView(APIView):
+    """The section deprecation `Link` headers point at, built from the schema."""
+
+    policy_action = "docs.read"
+    permission_classes = [PolicyPermission]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> HttpResponse:
+        return HttpResponse(_deprecations_page(), content_type="text/html; charset=utf-8")

@@ -31,6 +31,7 @@ from system.kernel.policy import get_policy
 from system.kernel.ratelimit import WINDOW_SECONDS
 from system.kernel.redis_client import get_redis
 from system.kernel.reload import config_version
+from system.kernel.timefmt import iso_z
 from system.ops.counters import request_rates
 from system.ops.heartbeat import heartbeat_fresh_seconds, worker_heartbeats
 from system.ops.probes import ProbeResult, database_ping, probes_run, redis_ping
@@ -156,7 +157,7 @@ def status_compute() -> dict[str, Any]:
     }
     return {
         "status": overall_status(services),
-        "timestamp": timezone.now().isoformat(),
+        "timestamp": iso_z(timezone.now()),
         "services": services,
         "metrics": metrics,
         "details": details,
@@ -222,11 +223,14 @@ def system_config() -> dict[str, Any]:
     """What an operator needs to know about the running configuration. Holds no secrets:
     providers are described by the router's health report (no URLs, no keys)."""
     policy = get_policy()
+    providers = get_router().health()
     return {
         "version": config.__version__,
         "environment": settings.ENVIRONMENT,
         "config_version": config_version(),
-        "llm_providers": get_router().health(),
+        # The spec's `llm_providers` is a list of names; the health details sit beside it.
+        "llm_providers": [provider["name"] for provider in providers],
+        "llm_provider_status": providers,
         "default_agent_config": dict(settings.DEFAULT_AGENT_CONFIG),
         "rate_limits": {
             "window_seconds": WINDOW_SECONDS,

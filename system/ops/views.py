@@ -4,6 +4,7 @@ GET  /api/v1/system/status          every role (system.status.read); cached 10 s
 GET  /api/v1/system/config          admin (system.config.read)
 POST /api/v1/system/tasks           admin (system.tasks.run) → 202, run by the worker
 GET  /api/v1/system/tasks[/<id>]    admin, system_monitor (system.tasks.read)
+GET  /api/v1/system/events          admin, system_monitor (system.events.read): events_api
 GET  /, /healthz, /readyz           the landing page, liveness, readiness
 GET  /metrics                       Prometheus; off unless METRICS_ENABLED, bearer token
 """

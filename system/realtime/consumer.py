@@ -17,10 +17,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from system.kernel.exceptions import DomainError
+from system.kernel.timefmt import IsoZJSONEncoder, iso_z
 from system.realtime.access import Access, grants_for
 from system.realtime.auth import (
     AuthenticationError,
@@ -75,7 +75,7 @@ class CommandRate:
 
 
 def _now() -> str:
-    return timezone.now().isoformat()
+    return iso_z(timezone.now())
 
 
 class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
@@ -250,7 +250,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
-        return json.dumps(content, cls=DjangoJSONEncoder)
+        return json.dumps(content, cls=IsoZJSONEncoder)
 
     async def _refused(self) -> None:
         """A command over the rate: say so (now and then), or close a client that does not

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Max, Min, Q
 
+from system.kernel.timefmt import IsoZJSONEncoder, iso_z
 from system.models import EventLogEntry
 
 _FIELDS = (
@@ -61,7 +61,7 @@ class LoggedEvent:
             event_type=event_type,
             payload=payload,
             # As event_emit publishes it, so replayed and live copies are identical.
-            timestamp=created_at.isoformat(),
+            timestamp=iso_z(created_at),
             agent_id=str(agent_id) if agent_id else None,
             channel_id=str(channel_id) if channel_id else None,
             session_id=str(session_id) if session_id else None,
@@ -90,7 +90,7 @@ class LoggedEvent:
     def text(self) -> str:
         """`message()` as JSON, serialised once however many connections send it."""
         if self._text is None:
-            self._text = json.dumps(self.message(), cls=DjangoJSONEncoder)
+            self._text = json.dumps(self.message(), cls=IsoZJSONEncoder)
         return self._text
 
 

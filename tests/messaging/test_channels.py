@@ -30,8 +30,16 @@ def test_create_public_channel_returns_the_spec_shape(client_as):
 
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"channel_id", "name", "type", "created_at", "member_count"}
+    assert set(body) == {"channel_id", "name", "type", "created_at", "member_count", "members"}
     assert (body["name"], body["type"], body["member_count"]) == ("ops", "public", 0)
+    assert body["members"] == []
+
+
+def test_create_lists_the_members_as_sent_agent_names_included(client_as, mimi):
+    body = create(client_as("messaging"), members=["ceo_mimi", "user-123"]).json()
+
+    assert body["members"] == ["ceo_mimi", "user-123"]
+    assert body["member_count"] == 2
 
 
 def test_members_resolve_agent_names_to_uuids_and_keep_user_ids(client_as, mimi):

@@ -190,6 +190,19 @@ def test_timestamp_cursors_are_strict(client_as, channel, history):
     assert before["has_more"] is after["has_more"] is False
 
 
+def test_after_the_millisecond_sent_at_a_client_read_excludes_that_message(client_as, channel):
+    client = client_as("messaging")
+    first = post(client, channel, content="first").json()
+    newest = post(client, channel, content="second").json()
+    later = (timezone.now() + timedelta(seconds=5)).replace(microsecond=400_999)
+    Message.objects.filter(pk=newest["message_id"]).update(sent_at=later)
+    shown = client.get(url(channel)).json()["messages"][-1]["sent_at"]
+
+    assert shown.endswith(".400Z")
+    assert ids(client.get(url(channel), {"after": shown}).json()) == []
+    assert ids(client.get(url(channel), {"before": shown}).json()) == [first["message_id"]]
+
+
 def test_a_full_last_page_does_not_claim_more(client_as, channel, history):
     body = client_as("messaging").get(f"{url(channel)}?limit=25").json()
 

@@ -17,6 +17,7 @@ from sessions_app.services import session_create
 from sessions_app.timeouts import TimeoutConfig
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
+from system.kernel.timefmt import iso_z
 from system.models import EventLogEntry
 from tests.realtime.conftest import emit
 
@@ -64,7 +65,7 @@ async def test_events_arrive_exactly_as_event_emit_publishes_them(connect_as, al
     assert event == {
         "event": "new_message",
         "event_id": entry.event_id,
-        "timestamp": entry.created_at.isoformat(),
+        "timestamp": iso_z(entry.created_at),
         "data": {"channel_id": str(public.channel_id), "message": {"content": "hello"}},
     }
 

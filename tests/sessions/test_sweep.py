@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -25,6 +24,7 @@ from sessions_app import services, timeouts
 from sessions_app.models import Session
 from sessions_app.sweep import expiry_payload, sessions_sweep, warning_payload
 from system.kernel.exceptions import DomainError
+from system.kernel.timefmt import IsoZJSONEncoder
 from system.models import EventLogEntry
 
 pytestmark = pytest.mark.embedded
@@ -228,8 +228,8 @@ def test_session_lifecycle_state_machine(mimi, make_user):
 
 
 def _as_logged(payload: dict) -> dict:
-    """A payload as event_emit stores it (UUIDs and datetimes through DjangoJSONEncoder)."""
-    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    """A payload as event_emit stores it (UUIDs, and datetimes as iso_z)."""
+    return json.loads(json.dumps(payload, cls=IsoZJSONEncoder))
 
 
 @pytest.mark.django_db

@@ -24,7 +24,8 @@ def error(response) -> dict:
 def test_create_returns_the_spec_shape_with_timeout_config(v1_session, mimi):
     body = v1_session(context={"conversation_topic": "Q4 strategy planning"})
 
-    assert body["agent_id"] == str(mimi.agent_id)
+    assert body["agent_id"] == "ceo_mimi"
+    assert body["agent_uuid"] == str(mimi.agent_id)
     assert body["user_id"] == "user-123"
     assert body["status"] == "active"
     assert body["timeoutConfig"] == {
@@ -178,14 +179,39 @@ def test_an_expired_session_answers_410_and_is_marked_expired_once(owner, v1_ses
 
     with time_machine.travel(timezone.now() + timedelta(minutes=31)):
         first = owner.post(f"{URL}/{session_id}/message", {"content": "hi"}, format="json")
-        second = owner.get(f"{URL}/{session_id}")
+        second = owner.post(f"{URL}/{session_id}/heartbeat")
+        third = owner.post(f"{URL}/{session_id}/renew")
 
-    assert first.status_code == second.status_code == 410
+    assert first.status_code == second.status_code == third.status_code == 410
+    assert error(first)["code"] == error(second)["code"] == error(third)["code"]
     assert error(first)["code"] == "session_expired"
     assert Session.objects.get(pk=session_id).status == "expired"
     expired = EventLogEntry.objects.filter(event_type="session_update", payload__status="expired")
     assert expired.count() == 1
     assert not Message.objects.filter(channel__session__pk=session_id).exists()
+
+
+def test_create_with_the_agents_uuid_answers_that_uuid(owner, mimi):
+    body = owner.post(
+        URL, {"agent_id": str(mimi.agent_id), "user_id": "user-123"}, format="json"
+    ).json()
+
+    assert body["agent_id"] == body["agent_uuid"] == str(mimi.agent_id)
+
+
+def test_get_of_a_due_session_answers_200_expired_and_expires_it_once(owner, v1_session):
+    session_id = v1_session()["session_id"]
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        first = owner.get(f"{URL}/{session_id}")
+        second = owner.get(f"{URL}/{session_id}")
+
+    assert first.status_code == second.status_code == 200
+    assert first.json()["status"] == second.json()["status"] == "expired"
+    assert first.json()["session_id"] == session_id
+    assert Session.objects.get(pk=session_id).status == "expired"
+    expired = EventLogEntry.objects.filter(event_type="session_update", payload__status="expired")
+    assert [e.payload["event"] for e in expired] == ["expired"]
 
 
 def test_end_writes_a_summary_and_ending_twice_is_409(owner, v1_session):

@@ -11,10 +11,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from system.kernel.permissions import policy_action_of
-from system.kernel.views import api_not_found, websocket_upgrade_required
+from system.kernel.views import api_not_found, api_trailing_slash, websocket_upgrade_required
 
 # Plain Django views under /api/ that answer without touching any resource.
-NOT_POLICED = {api_not_found, websocket_upgrade_required}
+NOT_POLICED = {api_not_found, api_trailing_slash, websocket_upgrade_required}
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 _REGEX_PARAM = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 

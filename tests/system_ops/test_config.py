@@ -22,7 +22,7 @@ def test_admin_reads_version_environment_providers_defaults_limits_and_sessions(
 
     assert body["version"] == config.__version__
     assert body["environment"] == "staging"
-    providers = {p["name"]: p for p in body["llm_providers"]}
+    providers = {p["name"]: p for p in body["llm_provider_status"]}
     assert providers["builtin"]["kind"] == "builtin"
     assert providers["builtin"]["healthy"] is True
     assert "builtin-responder" in providers["builtin"]["models"]
@@ -36,6 +36,14 @@ def test_admin_reads_version_environment_providers_defaults_limits_and_sessions(
         "max_duration_minutes": settings.SESSION_MAX_DURATION_MINUTES,
         "warning_threshold_minutes": settings.SESSION_WARNING_THRESHOLD_MINUTES,
     }
+
+
+def test_llm_providers_are_the_provider_names_as_the_spec_lists_them(client_as):
+    body = client_as("admin").get(URL).json()
+
+    assert body["llm_providers"] == [p["name"] for p in body["llm_provider_status"]]
+    assert "builtin" in body["llm_providers"]
+    assert all(isinstance(name, str) for name in body["llm_providers"])
 
 
 def test_session_defaults_fall_back_when_the_settings_are_absent(client_as, settings):
@@ -54,7 +62,7 @@ def test_a_configured_provider_key_never_appears_not_even_in_part(client_as, mon
     response = client_as("admin").get(URL)
 
     text = response.content.decode()
-    providers = {p["name"]: p for p in response.json()["llm_providers"]}
+    providers = {p["name"]: p for p in response.json()["llm_provider_status"]}
     assert providers["openai"]["configured"] is True
     assert SECRET not in text
     assert [SECRET[i : i + 8] for i in range(len(SECRET) - 7) if SECRET[i : i + 8] in text] == []

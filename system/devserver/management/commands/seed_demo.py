@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from agents.models import Agent
-from agents.roster import EXECUTIVE_TYPES
-from agents.services import agent_create, agent_start
+from agents.roster import DEMO_AGENT_NAMES
+from agents.services import agent_create, agent_start, agent_update
 from messaging.models import Channel
 from messaging.services import channel_create
 from system.auth import services
@@ -55,18 +55,30 @@ class Command(BaseCommand):
         self.stdout.write(f"admin API key: created, {key}  (shown once)")
 
     def _seed_executives(self, admin: AbstractBaseUser) -> None:
-        created, started = [], []
-        for agent_type in EXECUTIVE_TYPES:
-            agent = Agent.objects.filter(name=agent_type).first()
+        created, renamed, started = [], [], []
+        for agent_type, name in DEMO_AGENT_NAMES.items():
+            agent = self._executive(agent_type, name)
             if agent is None:
-                agent = agent_create(name=agent_type, type=agent_type, actor=admin)
-                created.append(agent_type)
+                agent = agent_create(name=name, type=agent_type, actor=admin)
+                created.append(name)
+            elif agent.name != name:
+                agent = agent_update(agent=agent, data={"name": name})
+                renamed.append(name)
             if agent.status != Agent.Status.RUNNING:
                 agent_start(agent=agent)
-                started.append(agent_type)
+                started.append(name)
         self.stdout.write(
-            f"executive agents: {len(EXECUTIVE_TYPES)} present "
-            f"({len(created)} created, {len(started)} started)"
+            f"executive agents: {len(DEMO_AGENT_NAMES)} present "
+            f"({len(created)} created, {len(renamed)} renamed, {len(started)} started)"
+        )
+
+    @staticmethod
+    def _executive(agent_type: str, name: str) -> Agent | None:
+        """The demo's agent of this type: by its spec name, else by the name earlier demos
+        gave it (the type itself), which the caller then renames."""
+        return (
+            Agent.objects.filter(name=name).first()
+            or Agent.objects.filter(name=agent_type, type=agent_type).first()
         )
 
     def _seed_general_channel(self, admin: AbstractBaseUser) -> None:
@@ -74,5 +86,7 @@ class Command(BaseCommand):
         if Channel.objects.filter(name="general", type=Channel.Type.PUBLIC).exists():
             self.stdout.write("general channel: exists")
             return
-        channel = channel_create(name="general", type="public", members=["ceo_mimi"], actor=admin)
+        channel = channel_create(
+            name="general", type="public", members=[DEMO_AGENT_NAMES["ceo_mimi"]], actor=admin
+        )
         self.stdout.write(f"general channel: created ({channel.channel_id})")
