@@ -154,12 +154,20 @@ def agent_restart(*, agent: Agent) -> Agent:
 
 @transaction.atomic
 def agent_delete(*, agent: Agent) -> None:
-    """Stop a running agent first (so watchers see it go), then delete it. Its usage ledger
-    and events stay, keyed by its UUID."""
-    if _locked(agent).status == Agent.Status.RUNNING:
-        agent = agent_stop(agent=agent)
-    _changed(agent)
+    """Delete an agent; a running one is reported stopped (so watchers see it go). Its usage
+    ledger and events stay, keyed by its UUID."""
+    agent = _locked(agent)
+    was_running = agent.status == Agent.Status.RUNNING
+    agent_id = agent.agent_id
+    # Delete first, emit last: the delete detaches every ledger row and session the agent
+    # ever had, and the emit takes the platform-wide event-log lock until commit.
     agent.delete()
+    agent.agent_id = agent_id
+    _changed(agent)
+    if was_running:
+        agent.status = Agent.Status.STOPPED
+        agent.stopped_at = agent.updated_at = timezone.now()
+        _emit_status(agent)
 
 
 @transaction.atomic

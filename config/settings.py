@@ -198,7 +198,7 @@ EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", defau
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["system.kernel.timefmt.IsoZJSONRenderer"],
     "DATETIME_FORMAT": None,  # datetimes reach the renderer, which writes the one API format
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["system.kernel.parsers.DepthLimitedJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "system.auth.authentication.BearerAuthentication",
         "system.auth.authentication.ApiKeyAuthentication",
@@ -284,9 +284,10 @@ AKASH_BACKEND = env.str("AKASH_BACKEND", default="manifest")
 AKASH_CLI_COMMAND = env.str("AKASH_CLI_COMMAND", default="")
 AKASH_CLI_TIMEOUT = env.int("AKASH_CLI_TIMEOUT", default=120)
 AKASH_PRICE_UAKT = env.int("AKASH_PRICE_UAKT", default=1000)
-# Worker-side retries of a workflow step whose runtime call failed, before the workflow fails.
+# Step retries before a workflow fails; a workflow or meeting running longer fails (swept).
 WORKFLOW_STEP_RETRIES = env.int("WORKFLOW_STEP_RETRIES", default=2)
-
+QUESTFLOW_RUN_TIMEOUT_SECONDS = env.int("QUESTFLOW_RUN_TIMEOUT_SECONDS", default=15 * 60)
+CELERY_BEAT_SCHEDULE["questflow-sweep"] = {"task": "questflow.sweep", "schedule": 60}
 WS_PORT = env.int("WS_PORT", default=8001)
 # Where browsers reach the WebSocket endpoint; empty means "this host, WS_PORT".
 WS_PUBLIC_URL = env.str("WS_PUBLIC_URL", default="")

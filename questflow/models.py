@@ -89,6 +89,7 @@ class Meeting(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     started_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # when a run took it (at most one)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -101,6 +102,7 @@ class Meeting(models.Model):
 class Deployment(models.Model):
     class Status(models.TextChoices):
         INITIATED = "initiated"
+        SUBMITTING = "submitting"  # claimed by a worker; the backend is running
         MANIFEST_READY = "manifest_ready"
         SUBMITTED = "submitted"
         FAILED = "failed"

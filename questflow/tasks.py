@@ -5,7 +5,7 @@ from django.conf import settings
 
 from agents.models import Agent
 from questflow.models import Meeting
-from questflow.services import deployment_submit, meeting_run, workflow_run_step
+from questflow.services import deployment_submit, meeting_run, questflow_sweep, workflow_run_step
 
 
 @shared_task(bind=True, name="questflow.run_workflow_step", max_retries=None)
@@ -34,3 +34,10 @@ def run_meeting(meeting_id: str, agent_ids: list[str]) -> str:
 def submit_deployment(deployment_id: str) -> str:
     deployment = deployment_submit(deployment_id=deployment_id)
     return deployment.status if deployment else "gone"
+
+
+@shared_task(name="questflow.sweep")
+def sweep() -> str:
+    """On beat: re-queue lost QuestFlow work and fail runs past their time limit."""
+    report = questflow_sweep()
+    return f"requeued {report.requeued}, failed {report.failed}"

@@ -9,6 +9,7 @@ from config.celery import app as celery_app
 from system.auth import services
 from system.kernel.ratelimit import WINDOW_SECONDS
 from system.kernel.redis_client import get_redis
+from system.ops.probes import readiness_cache_clear
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +37,12 @@ def _offline_models(monkeypatch):
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness protects production passwords, not test fixtures.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_readiness():
+    # /readyz answers from a 1 s cache: each test sees its own database and Redis.
+    readiness_cache_clear()
 
 
 @pytest.fixture(autouse=True)

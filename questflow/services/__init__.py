@@ -16,6 +16,7 @@ from questflow.services.meetings import (
     meeting_prepare,
     meeting_run,
 )
+from questflow.services.sweep import SweepReport, questflow_sweep
 from questflow.services.workflows import (
     WorkflowNotActive,
     WorkflowNotFound,
@@ -27,6 +28,7 @@ from questflow.services.workflows import (
 __all__ = [
     "DeploymentNotFailed",
     "ParticipantsNotRunning",
+    "SweepReport",
     "WorkflowNotActive",
     "WorkflowNotFound",
     "deployment_create",
@@ -35,6 +37,7 @@ __all__ = [
     "meeting_duration",
     "meeting_prepare",
     "meeting_run",
+    "questflow_sweep",
     "workflow_cancel",
     "workflow_create",
     "workflow_run_step",

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from questflow import akash
 from questflow.models import Deployment
@@ -57,15 +58,18 @@ def deployment_resubmit(*, deployment_id: str) -> Deployment:
 
 
 def deployment_submit(*, deployment_id: str) -> Deployment | None:
-    """Hand the SDL to the backend; idempotent (a deployment past `initiated` is left alone
-    unless it failed and is being re-submitted)."""
+    """Hand the SDL to the backend, at most once: the deployment is claimed (`initiated` ->
+    `submitting`) by a conditional UPDATE, with no transaction open while the backend runs, so
+    a redelivered task or a re-submission racing this one finds it claimed and does nothing."""
+    claimed = Deployment.objects.filter(
+        pk=deployment_id, status=Deployment.Status.INITIATED
+    ).update(status=Deployment.Status.SUBMITTING, updated_at=timezone.now())
     deployment = Deployment.objects.filter(pk=deployment_id).first()
-    if deployment is None or deployment.status not in (
-        Deployment.Status.INITIATED,
-        Deployment.Status.FAILED,
-    ):
+    if not claimed or deployment is None:
         return deployment
     result = akash.submit(sdl=deployment.sdl)
-    deployment.status, deployment.backend_output = result.status, result.output
-    deployment.save(update_fields=["status", "backend_output", "updated_at"])
+    Deployment.objects.filter(pk=deployment_id, status=Deployment.Status.SUBMITTING).update(
+        status=result.status, backend_output=result.output, updated_at=timezone.now()
+    )
+    deployment.refresh_from_db()
     return deployment

@@ -102,8 +102,16 @@ def _say(agent: Agent, prompt: str) -> str:
 
 def meeting_run(*, meeting: Meeting, agents: list[Agent]) -> Meeting:
     """Each participant speaks on each agenda item, seeing what was said so far; the CEO then
-    states one outcome per item. The transcript is saved as it grows."""
-    meeting.transcript, meeting.outcomes = [], []  # a re-run (redelivered task) starts over
+    states one outcome per item. The transcript is saved as it grows. Runs at most once: the
+    meeting is claimed by a conditional UPDATE first, so a redelivered task does nothing, and
+    a meeting the sweep failed meanwhile (past its time limit) keeps that outcome."""
+    claimed = Meeting.objects.filter(
+        pk=meeting.pk, status=Meeting.Status.RUNNING, claimed_at__isnull=True
+    ).update(claimed_at=timezone.now())
+    if not claimed:
+        meeting.refresh_from_db()
+        return meeting
+    meeting.transcript, meeting.outcomes = [], []
     titles = {str(a.agent_id): _participant(a)["title"] for a in agents}
     ceo = next(a for a in agents if a.type == "ceo_mimi")
     try:
@@ -127,7 +135,9 @@ def meeting_run(*, meeting: Meeting, agents: list[Agent]) -> Meeting:
                         "content": content,
                     }
                 )
-                meeting.save(update_fields=["transcript"])
+                Meeting.objects.filter(pk=meeting.pk, status=Meeting.Status.RUNNING).update(
+                    transcript=meeting.transcript
+                )
         for item in meeting.agenda:
             said = "\n".join(
                 f"{t['title']}: {t['content']}"
@@ -141,21 +151,38 @@ def meeting_run(*, meeting: Meeting, agents: list[Agent]) -> Meeting:
         meeting.status, meeting.error = Meeting.Status.FAILED, exc.message
     else:
         meeting.status = Meeting.Status.COMPLETED
-    meeting.finished_at = timezone.now()
-    with transaction.atomic():
-        meeting.save()
-        event_emit(
-            event_type=WORKFLOW_EVENT,
-            data={
-                "id": meeting.meeting_id,
-                "name": "C-suite meeting",
-                "status": meeting.status,
-                "progress": 100,
-                "step": None,
-            },
-            scope=EventScope(owner_id=meeting.created_by_id),
-        )
+    meeting_finish(
+        meeting=meeting,
+        status=meeting.status,
+        error=meeting.error,
+        transcript=meeting.transcript,
+        outcomes=meeting.outcomes,
+    )
+    meeting.refresh_from_db()
     return meeting
+
+
+def meeting_finish(*, meeting: Meeting, status: str, error: str, **fields: Any) -> bool:
+    """Move a `running` meeting to `status` and announce it; False (nothing changed) when it
+    had already finished, e.g. failed by the sweep while its run was still speaking."""
+    with transaction.atomic():
+        changed = Meeting.objects.filter(pk=meeting.pk, status=Meeting.Status.RUNNING).update(
+            status=status, error=error, finished_at=timezone.now(), **fields
+        )
+        if changed:
+            event_emit(
+                event_type=WORKFLOW_EVENT,
+                data={
+                    "id": meeting.meeting_id,
+                    "name": "C-suite meeting",
+                    "status": status,
+                    "progress": 100,
+                    "step": None,
+                    **({"error": error} if error else {}),
+                },
+                scope=EventScope(owner_id=meeting.created_by_id),
+            )
+    return bool(changed)
 
 
 def meeting_duration(meeting: Meeting) -> str:

@@ -3,11 +3,13 @@
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.exceptions import AgentBudgetExceeded, AgentRuntimeError
@@ -172,16 +174,19 @@ def _step_prompt(workflow: Workflow, step: WorkflowStep) -> list[ChatMessage]:
     return [ChatMessage(role="user", content="\n\n".join(parts))]
 
 
-def _fail(workflow: Workflow, step: WorkflowStep, reason: str) -> None:
+def workflow_fail(workflow: Workflow, step: WorkflowStep | None, reason: str) -> None:
+    """Fail the workflow (and `step`) unless it already finished; announce it."""
     now = timezone.now()
     with transaction.atomic():
-        step.status, step.error, step.finished_at = WorkflowStep.Status.FAILED, reason, now
-        step.save(update_fields=["status", "error", "finished_at"])
-        Workflow.objects.filter(pk=workflow.pk).update(
+        changed = Workflow.objects.filter(pk=workflow.pk, status__in=Workflow.ACTIVE).update(
             status=Workflow.Status.FAILED, error=reason, finished_at=now
         )
+        if step is not None:
+            step.status, step.error, step.finished_at = WorkflowStep.Status.FAILED, reason, now
+            step.save(update_fields=["status", "error", "finished_at"])
         workflow.refresh_from_db()
-        _emit(workflow, step, error=reason)
+        if changed:
+            _emit(workflow, step, error=reason)
 
 
 @dataclass(frozen=True)
@@ -190,50 +195,82 @@ class StepOutcome:
     retry: bool  # the runtime failed but may succeed on a retry
 
 
+def step_lease_expired_before() -> datetime:
+    """A step claimed before this is not running any more, and may be claimed again: its
+    task's hard time limit has passed (the worker that claimed it is gone), or the broker's
+    visibility timeout has, after which the broker itself redelivers the task as given up
+    (production keeps that timeout above the time limit; a short one means a fast re-run)."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    seconds = min(settings.CELERY_TASK_TIME_LIMIT, visibility or settings.CELERY_TASK_TIME_LIMIT)
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+def _claim_step(workflow: Workflow, step: WorkflowStep) -> datetime | None:
+    """Claim the step by a conditional UPDATE (pending, or running on a lapsed lease ->
+    running); the claim time, which later writes compare against, or None when another
+    copy of the task holds it or it is done."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = (
+            WorkflowStep.objects.filter(pk=step.pk)
+            .filter(
+                Q(status=WorkflowStep.Status.PENDING)
+                | Q(status=WorkflowStep.Status.RUNNING, started_at__lt=step_lease_expired_before())
+            )
+            .update(status=WorkflowStep.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+        )
+        if not claimed:
+            return None
+        Workflow.objects.filter(pk=workflow.pk, status=Workflow.Status.PENDING).update(
+            status=Workflow.Status.RUNNING, started_at=now
+        )
+        workflow.refresh_from_db()
+        step.refresh_from_db()
+        _emit(workflow, step)
+    return now
+
+
 def workflow_run_step(*, workflow_id: str, position: int, final_attempt: bool) -> StepOutcome:
-    """Run one step. Idempotent: a finished step is never run again (its output is kept); a
-    step found `running` (its worker died) is run again from the start."""
+    """Run one step, at most once to completion: it is claimed before the provider call, so a
+    redelivered copy of the task, or one that loses the race to complete it, does nothing
+    (and enqueues nothing). A step left `running` by a dead worker is claimed again once its
+    lease lapses (see step_lease_expired_before)."""
     workflow = Workflow.objects.filter(pk=workflow_id).first()
     if workflow is None or workflow.status not in Workflow.ACTIVE:
         return StepOutcome(None, False)
     step = workflow.steps.filter(position=position).first()
     if step is None:
         return StepOutcome(None, False)
-    if step.status == WorkflowStep.Status.COMPLETED:
-        return StepOutcome(position + 1, False)
-    now = timezone.now()
-    with transaction.atomic():
-        if workflow.status == Workflow.Status.PENDING:
-            workflow.status, workflow.started_at = Workflow.Status.RUNNING, now
-            workflow.save(update_fields=["status", "started_at"])
-        step.status, step.started_at = WorkflowStep.Status.RUNNING, now
-        step.attempts += 1
-        step.save(update_fields=["status", "started_at", "attempts"])
-        _emit(workflow, step)
+    claimed_at = _claim_step(workflow, step)
+    if claimed_at is None:
+        return StepOutcome(None, False)
     agent = _resolve_agent(step.agent_ref)
     if agent is None:
-        _fail(workflow, step, f"No running agent for {step.agent_ref!r}.")
+        workflow_fail(workflow, step, f"No running agent for {step.agent_ref!r}.")
         return StepOutcome(None, False)
     try:
         completion = agent_complete(agent=agent, conversation=_step_prompt(workflow, step))
     except AgentBudgetExceeded as exc:
-        _fail(workflow, step, f"{agent.name}: {exc.message}")
+        workflow_fail(workflow, step, f"{agent.name}: {exc.message}")
         return StepOutcome(None, False)
     except AgentRuntimeError as exc:
-        if not final_attempt:
+        if not final_attempt:  # give the claim back, for the retry to take
+            WorkflowStep.objects.filter(
+                pk=step.pk, status=WorkflowStep.Status.RUNNING, started_at=claimed_at
+            ).update(status=WorkflowStep.Status.PENDING)
             return StepOutcome(position, True)
-        _fail(workflow, step, f"{agent.name}: {exc.message} ({exc.details})")
+        workflow_fail(workflow, step, f"{agent.name}: {exc.message} ({exc.details})")
         return StepOutcome(None, False)
-    return _complete_step(workflow, step, agent, completion.text)
+    return _complete_step(workflow, step, agent, completion.text, claimed_at)
 
 
 def _complete_step(
-    workflow: Workflow, step: WorkflowStep, agent: Agent, output: str
+    workflow: Workflow, step: WorkflowStep, agent: Agent, output: str, claimed_at: datetime
 ) -> StepOutcome:
     with transaction.atomic():
         locked = WorkflowStep.objects.select_for_update().get(pk=step.pk)
-        if locked.status == WorkflowStep.Status.COMPLETED:  # a concurrent redelivery won
-            return StepOutcome(step.position + 1, False)
+        if locked.status != WorkflowStep.Status.RUNNING or locked.started_at != claimed_at:
+            return StepOutcome(None, False)  # another copy holds or finished it; it goes on
         now = timezone.now()
         locked.status, locked.output, locked.agent, locked.finished_at = (
             WorkflowStep.Status.COMPLETED,

@@ -17,6 +17,11 @@ PAGE_PARAMETERS = [
 ]
 
 
+# Far beyond any list a client pages through, and OFFSET (at most 10^6 * 100) stays below 2^31:
+# an unbounded page overflowed it, a 500 on PostgreSQL.
+MAX_PAGE = 1_000_000
+
+
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -31,8 +36,8 @@ def _int_param(request: Request, name: str, default: int) -> int:
 
 class PagePagination:
     """The page one list request asks for. Built per request, where the view reads its query
-    parameters: a `page` or `limit` that is not an integer raises ValidationFailed (400) there;
-    a page below 1 is page 1, a limit is clamped to 1..`max_limit`.
+    parameters: a `page` or `limit` that is not an integer, or a page above MAX_PAGE, raises
+    ValidationFailed (400) there; a page below 1 is page 1, a limit is clamped to 1..`max_limit`.
 
         pagination = PagePagination(request, items_key="agents")
         rows = pagination.slice(Agent.objects.all())
@@ -44,6 +49,11 @@ class PagePagination:
     ) -> None:
         self.items_key = items_key
         self.page = max(1, _int_param(request, "page", 1))
+        if self.page > MAX_PAGE:
+            raise ValidationFailed(
+                f"'page' must be at most {MAX_PAGE}.",
+                details={"page": [f"Ensure this value is less than or equal to {MAX_PAGE}."]},
+            )
         self.limit = min(max(1, _int_param(request, "limit", default_limit)), max_limit)
         self.total = 0
 

@@ -5,6 +5,7 @@ and the status API (system.ops.status: database, cache, broker, workers). A prob
 that raises when its part does not answer; what it returns is passed through as `value`.
 """
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,8 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connections
+
+from system.kernel.redis_client import get_redis
 
 # Sized for a status computation (four probes) and a readiness check (two) at once, twice
 # over: a probe may hang up to its own socket timeout, holding its thread after its caller
@@ -32,7 +35,8 @@ class ProbeResult:
 
 
 def database_ping() -> None:
-    # Runs in a pool thread, which has its own connection: close it so that none lingers.
+    # Runs in a pool thread, which has its own connection: close it so that none lingers
+    # (under ASGI that returns it to psycopg's pool). /readyz probes at most once a second.
     conn = connections["default"]
     try:
         with conn.cursor() as cursor:
@@ -78,10 +82,27 @@ def probes_run(
     return results
 
 
+_readiness_lock = threading.Lock()
+_readiness_last: tuple[float, list[ProbeResult]] | None = None
+
+
+def readiness_cache_clear() -> None:
+    global _readiness_last
+    with _readiness_lock:
+        _readiness_last = None
+
+
 def readiness_probes_run(timeout: float = 1.0) -> list[ProbeResult]:
-    """Probe the database and Redis concurrently; each has `timeout` seconds to answer."""
-    checks = {
-        "database": database_ping,
-        "redis": lambda: redis_ping(settings.REDIS_URL, timeout=timeout),
-    }
-    return list(probes_run(checks, timeout=timeout).values())
+    """Probe the database and Redis concurrently; each has `timeout` seconds to answer.
+
+    A result is reused for READINESS_CACHE_SECONDS (1 s): load balancers and a burst of
+    callers cost one probe per second per process, the others waiting on the lock for it."""
+    global _readiness_last
+    max_age = getattr(settings, "READINESS_CACHE_SECONDS", 1.0)
+    with _readiness_lock:
+        if _readiness_last is not None and time.monotonic() - _readiness_last[0] < max_age:
+            return _readiness_last[1]
+        checks = {"database": database_ping, "redis": lambda: get_redis().ping()}
+        results = list(probes_run(checks, timeout=timeout).values())
+        _readiness_last = (time.monotonic(), results)
+        return results

@@ -4,6 +4,8 @@ against fake providers speaking the OpenAI protocol."""
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from agents.exceptions import AgentBudgetExceeded, AgentRuntimeError
 from agents.models import Agent, UsageRecord
@@ -137,3 +139,21 @@ def test_deleting_an_agent_keeps_its_ledger(priced, fake_openai, agent):
     agent_delete(agent=agent)
 
     assert UsageRecord.objects.filter(agent_uuid=agent_id, agent__isnull=True).count() == 1
+
+
+def test_deleting_a_running_agent_detaches_its_ledger_before_any_event_is_emitted(
+    priced, fake_openai, agent, client_as
+):
+    agent_complete(agent=agent, conversation=ASK)
+    client = client_as("admin")
+    ledger, event_log = UsageRecord._meta.db_table, EventLogEntry._meta.db_table
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.delete(f"/api/v1/agents/{agent.agent_id}")
+
+    assert response.status_code == 204
+    sql = [q["sql"] for q in queries.captured_queries]
+    first_emit = next(
+        i for i, s in enumerate(sql) if "pg_advisory_xact_lock" in s or f'INTO "{event_log}"' in s
+    )
+    assert not [s for s in sql[first_emit:] if f'"{ledger}"' in s]

@@ -2,9 +2,11 @@
 events, failures, cancellation, and idempotent redelivery."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 import yaml
+from django.utils import timezone
 
 from agents.runtime import router_reload
 from agents.services import agent_create, agent_start, agent_stop
@@ -213,9 +215,10 @@ def test_a_finished_step_is_never_run_again(client_as, executives, eager):
 def test_a_step_left_running_by_a_dead_worker_is_run_again_and_completes_once(
     client_as, executives, eager
 ):
+    """Its claim lapsed: the task's hard time limit passed, so no worker is on it."""
     workflow_id = start(client_as("agent_manager")).json()["id"]
     WorkflowStep.objects.filter(workflow_id=workflow_id, position=2).update(
-        status="running", output=""
+        status="running", output="", started_at=timezone.now() - timedelta(hours=1)
     )
     Workflow.objects.filter(pk=workflow_id).update(status="running", progress=67)
 

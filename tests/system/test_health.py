@@ -1,10 +1,15 @@
 """Liveness, readiness, the landing page and the kernel middleware."""
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.test import Client
 
 from system.devserver.embedded_redis import free_port
+from system.kernel.redis_client import get_redis
+from system.ops import probes
 
 pytestmark = pytest.mark.embedded
 
@@ -96,3 +101,38 @@ def test_admin_is_titled_371os_back_office(client):
     response = client.get("/admin/login/")
 
     assert "371OS back office" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_readyz_reuses_one_redis_connection(client, settings):
+    settings.READINESS_CACHE_SECONDS = 0
+    client.get("/readyz")
+    received = get_redis().info("stats")["total_connections_received"]
+
+    for _ in range(5):
+        assert client.get("/readyz").status_code == 200
+
+    assert get_redis().info("stats")["total_connections_received"] == received
+
+
+def _readyz_burst(size: int) -> list[int]:
+    start = threading.Barrier(size)
+
+    def ready(_: int) -> int:
+        start.wait()
+        return Client().get("/readyz").status_code
+
+    with ThreadPoolExecutor(max_workers=size) as pool:
+        return list(pool.map(ready, range(size)))
+
+
+@pytest.mark.django_db
+def test_concurrent_readyz_calls_share_one_probe(monkeypatch):
+    probed = []
+    database_ping = probes.database_ping
+    monkeypatch.setattr(probes, "database_ping", lambda: probed.append(1) or database_ping())
+
+    statuses = _readyz_burst(20)
+
+    assert statuses == [200] * 20
+    assert len(probed) == 1

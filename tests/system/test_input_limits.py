@@ -26,3 +26,35 @@ def test_non_numeric_limit_is_a_validation_error(client_as):
 
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {"limit": ["Must be an integer."]}
+
+
+def test_a_body_nested_ten_thousand_deep_is_a_400_malformed_request(client_as):
+    body = "[" * 10_000 + "]" * 10_000
+
+    response = client_as("admin").post(
+        "/api/v1/auth/api-keys", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+
+
+def test_a_body_nested_33_deep_is_a_400_malformed_request(client_as):
+    body = '{"name": "deep", "roles": ["admin"], "x": ' + "[" * 32 + "]" * 32 + "}"
+
+    response = client_as("admin").post(
+        "/api/v1/auth/api-keys", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client_as):
+    body = '{"name": "' + "[{" * 40 + '\\"]", "roles": ["admin"]}'
+
+    response = client_as("admin").post(
+        "/api/v1/auth/api-keys", body, content_type="application/json"
+    )
+
+    assert response.status_code == 201

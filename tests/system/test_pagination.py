@@ -15,6 +15,17 @@ def request_with(**params: str) -> Request:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("page", ["1000001", "99999999999", "9" * 30])
+def test_a_page_beyond_the_maximum_is_a_400_naming_it(client_as, page):
+    response = client_as("admin").get(f"/api/v1/system/tasks?page={page}")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert set(error["details"]) == {"page"}
+
+
+@pytest.mark.django_db
 def test_a_page_that_is_not_an_integer_is_a_400_naming_it(client_as):
     response = client_as("admin").get("/api/v1/system/tasks?page=second")
 
