@@ -79,6 +79,15 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
+def eager_celery():
+    """Tasks run inline when enqueued (unit tests only; the e2e tests use the real worker)."""
+    saved = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = saved
+
+
+@pytest.fixture
 def make_user(db):
     """make_user("alice", roles=["messaging"]) → a user in those role groups."""
     created = 0

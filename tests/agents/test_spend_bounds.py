@@ -15,7 +15,6 @@ from agents.roster import ROSTER
 from agents.runtime import ChatMessage, get_router
 from agents.services import agent_complete, agent_create, agent_model_config, agent_start
 from agents.spend import spend_reserve, spend_settle
-from config.celery import app as celery_app
 from messaging.models import Message
 from messaging.services import channel_create, message_post_internal
 from system.kernel.redis_client import get_redis
@@ -40,13 +39,6 @@ EXECUTIVES = [
 def priced(routing_config):
     """gpt-4 → the fake OpenAI server only, at $1 per 1k tokens in and out."""
     return routing_config(models={"gpt-4": [("openai-fake", "gpt-4o", "1", "1")]})
-
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def _agent(name: str = "cash", **config) -> Agent:

@@ -5,7 +5,6 @@ import pytest
 
 from agents.models import Agent, UsageRecord
 from agents.services import agent_create, agent_start, agent_stop
-from config.celery import app as celery_app
 from messaging.models import Channel, Message
 from messaging.services import (
     agent_reply_store,
@@ -17,18 +16,6 @@ from messaging.tasks import agent_reply
 from system.models import EventLogEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
-
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def mimi():
-    return agent_start(agent=agent_create(name="ceo_mimi", type="ceo_mimi"))
 
 
 @pytest.fixture

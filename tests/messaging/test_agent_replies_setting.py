@@ -5,19 +5,11 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from agents.services import agent_create, agent_start
-from config.celery import app as celery_app
 from messaging.models import Channel, Message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 URL = "/api/v1/channels"
-
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from celery.fixups.django import DjangoWorkerFixup
 from django.db import connection
 
 from agents.models import UsageRecord
-from agents.services import agent_create, agent_start, agent_update
+from agents.services import agent_update
 from config.celery import app as celery_app
 from messaging.models import Message
 from messaging.services import channel_create, message_record
@@ -22,11 +22,6 @@ pytestmark = pytest.mark.embedded
 # Budgets are counted in Redis; an agent's first call of the day also reads its ledger to
 # start the counter, so the tests below measure a later call.
 REPLY_QUERIES = 11
-
-
-@pytest.fixture
-def mimi():
-    return agent_start(agent=agent_create(name="ceo_mimi", type="ceo_mimi"))
 
 
 @pytest.fixture

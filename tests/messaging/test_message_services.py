@@ -3,8 +3,6 @@ trusted internal one, and the recorded form whose caller announces it."""
 
 import pytest
 
-from agents.services import agent_create, agent_start
-from config.celery import app as celery_app
 from messaging.models import Message
 from messaging.services import (
     channel_create,
@@ -19,18 +17,6 @@ from system.kernel.principal import Principal
 from system.models import EventLogEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
-
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def mimi():
-    return agent_start(agent=agent_create(name="ceo_mimi", type="ceo_mimi"))
 
 
 @pytest.fixture
