@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from questflow.models import Deployment, Meeting, Workflow, WorkflowStep
@@ -39,9 +40,7 @@ def questflow_sweep() -> SweepReport:
             workflow, workflow.steps.filter(status=WorkflowStep.Status.RUNNING).first(), reason
         )
         failed += 1
-    for workflow in Workflow.objects.filter(status__in=Workflow.ACTIVE).order_by("created_at")[
-        :BATCH
-    ]:
+    for workflow in _maybe_lost(grace=grace, lease=lease)[:BATCH]:
         position = _lost_step(workflow, grace=grace, lease=lease)
         if position is not None:
             run_workflow_step.delay(str(workflow.workflow_id), position)
@@ -70,6 +69,21 @@ def questflow_sweep() -> SweepReport:
         submit_deployment.delay(deployment_id)
         requeued += 1
     return SweepReport(requeued=requeued, failed=failed)
+
+
+def _maybe_lost(*, grace: datetime, lease: datetime) -> QuerySet:
+    """Active workflows no task can be on: none of their steps holds a live claim or finished
+    within the grace period. Filtered in SQL, so that busy workflows never fill the batch and
+    keep lost ones from being seen."""
+    steps = WorkflowStep.objects.filter(workflow=OuterRef("pk"))
+    live = steps.filter(status=WorkflowStep.Status.RUNNING, started_at__gte=lease)
+    recent = steps.filter(finished_at__gte=grace)
+    return (
+        Workflow.objects.filter(status__in=Workflow.ACTIVE, created_at__lt=grace)
+        .exclude(Exists(live))
+        .exclude(Exists(recent))
+        .order_by("created_at")
+    )
 
 
 def _lost_step(workflow: Workflow, *, grace: datetime, lease: datetime) -> int | None:

@@ -10,6 +10,7 @@ from agents.models import UsageRecord
 from agents.services import agent_create, agent_start
 from config.celery import app as celery_app
 from questflow.models import Deployment, Meeting, Workflow, WorkflowStep
+from questflow.services import sweep as sweep_module
 from questflow.services.workflows import StepOutcome
 from questflow.services.workflows import _complete_step as complete_step
 from questflow.tasks import run_meeting, run_workflow_step, submit_deployment, sweep
@@ -186,6 +187,23 @@ def test_a_pending_workflow_whose_task_was_lost_is_requeued_by_the_sweep(
 
     assert Workflow.objects.get(pk=workflow_id).status == "completed"
     assert UsageRecord.objects.count() == 3
+
+
+def test_busy_workflows_do_not_keep_a_lost_one_out_of_the_sweeps_batch(
+    client_as, executives, eager, monkeypatch
+):
+    monkeypatch.setattr(sweep_module, "BATCH", 1)
+    busy = pending_workflow(client_as("agent_manager"))
+    Workflow.objects.filter(pk=busy).update(created_at=timezone.now() - 2 * LONG_AGO)
+    WorkflowStep.objects.filter(workflow_id=busy, position=0).update(
+        status="running", started_at=timezone.now()
+    )
+    lost = pending_workflow(client_as("agent_manager"))
+    Workflow.objects.filter(pk=lost).update(created_at=timezone.now() - LONG_AGO)
+
+    assert sweep() == "requeued 1, failed 0"
+
+    assert Workflow.objects.get(pk=lost).status == "completed"
 
 
 def test_a_recent_pending_workflow_is_left_to_its_task(client_as, executives, eager):
