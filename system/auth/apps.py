@@ -10,7 +10,9 @@ class AuthConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
+        from system.auth.keycache import key_cache_clear
         from system.kernel.sockets import sockets_recheck_principal
+        from system.models import ApiKey
 
         user_model = get_user_model()
 
@@ -39,3 +41,14 @@ class AuthConfig(AppConfig):
         post_save.connect(user_saved, sender=user_model, weak=False)
         post_delete.connect(user_deleted, sender=user_model, weak=False)
         m2m_changed.connect(groups_changed, sender=user_model.groups.through, weak=False)
+
+        # Keys verified in the last second (system.auth.keycache) are forgotten in this
+        # process as soon as a key, a user or a user's groups change here.
+        for signal, sender in (
+            (post_save, ApiKey),
+            (post_delete, ApiKey),
+            (post_save, user_model),
+            (post_delete, user_model),
+            (m2m_changed, user_model.groups.through),
+        ):
+            signal.connect(key_cache_clear, sender=sender, weak=False)

@@ -14,7 +14,10 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from system.auth.keycache import key_cache_get, key_cache_put, key_cache_touch
+from system.kernel.access import unique_or_none
 from system.kernel.permissions import count_failed_authentication
+from system.kernel.principal import api_key_effective_roles
 from system.models import ApiKey
 
 KEY_PREFIX = "371os"
@@ -31,6 +34,16 @@ def split_key(raw: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def _touch(key: ApiKey) -> None:
+    """Stamp last_used_at: at most one write a minute per key (and process), not one per
+    request; the cached copy of the key learns the stamp too."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_GRANULARITY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key_cache_touch(key.prefix, now)
+        key.last_used_at = now
 
 
 class CountFailuresMixin:
@@ -56,25 +69,33 @@ class _ApiKeyAuthentication(authentication.BaseAuthentication):
             if scheme.lower() != self.keyword.lower():
                 return None
             raw = value
-        return self._authenticate_key(raw)
+        parts = split_key(raw)
+        if parts is not None:
+            cached = key_cache_get(parts[0], hash_secret(parts[1]))
+            if cached is not None:
+                _touch(cached[1])
+                return cached
+        owner, key = self._authenticate_key(raw)
+        key_cache_put(key, owner, api_key_effective_roles(key))
+        return owner, key
 
     def _authenticate_key(self, raw: str):
+        """Verify against the database (WebSocket authentication calls this directly)."""
         parts = split_key(raw)
         invalid = exceptions.AuthenticationFailed("Invalid API key.")
         if parts is None:
             raise invalid
         prefix, secret = parts
-        key = ApiKey.objects.select_related("owner", "created_by").filter(prefix=prefix).first()
+        key = unique_or_none(
+            ApiKey.objects.select_related("owner", "created_by").filter(prefix=prefix)
+        )
         # Hash and compare even when no row matched, so timing does not tell prefixes apart.
         expected = key.secret_hash if key else "0" * 64
         if not hmac.compare_digest(hash_secret(secret), expected) or key is None:
             raise invalid
-        now = timezone.now()
-        if not key.is_usable(now) or not key.owner.is_active:
+        if not key.is_usable(timezone.now()) or not key.owner.is_active:
             raise exceptions.AuthenticationFailed("API key revoked or expired.")
-        if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_GRANULARITY:
-            # At most one write a minute per key, not one per request.
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        _touch(key)
         return key.owner, key
 
     def authenticate_header(self, request: Request) -> str:

@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -137,3 +140,28 @@ class AdminLoginThrottleMiddleware:
                         response[name] = value
                     return response
         return self.get_response(request)
+
+
+class _BrowserOnly:
+    """Runs the Django middleware it is mixed into only for the pages a browser uses with
+    cookies (the admin, the landing page, the API docs). Requests under `/api/` skip it:
+    every API request authenticates with its own credentials (an API key or a JWT,
+    system.auth; DRF sets `request.user`), so a session store, a lazy user and a message
+    store would be built on every request for nobody to read."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/api/"):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionMiddleware(_BrowserOnly, sessions_middleware.SessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_BrowserOnly, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_BrowserOnly, messages_middleware.MessageMiddleware):
+    pass

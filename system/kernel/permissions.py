@@ -36,14 +36,26 @@ def policy_action_of(view: "APIView", request: Request) -> str | None:
     return mapping.get(f"{key}:{method}") or mapping.get(key)
 
 
+# Set on a request whose rate-limit round trip also counted it for the status API
+# (system.ops.middleware then only adds a 5xx).
+COUNTED = "_371os_counted"
+
+
 def count_request(request: Request, bucket: str, limit: int) -> None:
-    """Count the request against `bucket`; the state is kept for the response headers."""
+    """Count the request against `bucket` and in the status API's per-minute total, in one
+    round trip; the state is kept for the response headers."""
+    django_request = request._request
     try:
-        state = rate_limit_hit(bucket, limit)
+        state = rate_limit_hit(
+            bucket, limit, count_request=not django_request.__dict__.get(COUNTED)
+        )
     except RateLimitExceeded as exc:
-        request._request.rate_limit = exc.rate_limit
+        django_request.rate_limit = exc.rate_limit
+        django_request.__dict__[COUNTED] = True
         raise
-    request._request.rate_limit = state
+    django_request.rate_limit = state
+    if state is not None:
+        django_request.__dict__[COUNTED] = True
 
 
 def failed_authentication_bucket(ip: str) -> tuple[str, int]:

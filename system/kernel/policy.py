@@ -138,7 +138,7 @@ def policy_parse(text: str, path: Path) -> Policy:
 
 _holder: HotReloaded[Policy] = HotReloaded(
     what="access policy",
-    path=lambda: Path(settings.ROUTING_RULES_PATH),
+    path=lambda: settings.ROUTING_RULES_PATH,
     parse=lambda path: policy_parse(path.read_text(), path),
     errors=(PolicyError,),
     logger=logger,

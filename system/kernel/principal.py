@@ -34,6 +34,7 @@ _MAX_KEY_CHAIN = 4
 # Request and the Django request it wraps may carry different credentials (an admin's session
 # cookie next to an API key), so neither answers for the other.
 _CACHE_ATTRIBUTE = "_371os_principal"
+_ROLES_ATTRIBUTE = "_371os_effective_roles"
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,15 @@ def _effective_roles(key: ApiKey, depth: int = 0) -> frozenset[str]:
 
 def api_key_effective_roles(key: ApiKey) -> frozenset[str]:
     """A key's roles, never more than its maker's and its named owner's current roles: read
-    at every use, so demoting the maker takes the roles from the key at once."""
-    return _effective_roles(key)
+    at every use (or, for a key authentication has just verified, reused from that
+    verification: at most a second old, see system.auth.keycache), so demoting the maker
+    takes the roles from the key at once."""
+    remembered = key.__dict__.get(_ROLES_ATTRIBUTE)
+    return remembered if remembered is not None else _effective_roles(key)
+
+
+def remember_effective_roles(key: ApiKey, roles: frozenset[str]) -> None:
+    key.__dict__[_ROLES_ATTRIBUTE] = roles
 
 
 def principal_for_api_key(key: ApiKey, *, user: AbstractBaseUser | None = None) -> Principal:

@@ -58,7 +58,7 @@ class HotReloaded(Generic[T]):
         self,
         *,
         what: str,
-        path: Callable[[], Path],
+        path: Callable[[], Path | str],
         parse: Callable[[Path], T],
         errors: tuple[type[Exception], ...],
         logger: logging.Logger,
@@ -69,6 +69,7 @@ class HotReloaded(Generic[T]):
         self.lock = threading.Lock()
         self.value: T | None = None
         self.path: Path | None = None
+        self.raw_path: Path | str | None = None
         self.mtime_ns = 0
         self.version: str | None = None
         self.clock: Clock = time.monotonic
@@ -80,7 +81,8 @@ class HotReloaded(Generic[T]):
         `clock` times the once-a-second checks from now on (tests pass a fake one); a value
         that keeps time may read `self.clock` too (the router's circuit breakers do).
         """
-        path = self.path_of()
+        raw_path = self.path_of()
+        path = Path(raw_path)
         # The version is read before the file: a bump that lands while the file is being read
         # is seen at the next check and causes one more read, never a missed one.
         version = config_version() if version is None else version
@@ -88,6 +90,7 @@ class HotReloaded(Generic[T]):
         value = self.parse(path)
         with self.lock:
             self.value, self.path, self.mtime_ns, self.clock = value, path, mtime_ns, clock
+            self.raw_path = raw_path
             self.version = version
             self.checked_at = clock()
         return value
@@ -95,9 +98,11 @@ class HotReloaded(Generic[T]):
     def current(self) -> T:
         """The value, re-read first when the once-a-second check finds the file or the config
         version changed."""
-        value, path = self.value, self.path_of()
-        if value is None or path != self.path:
+        value, raw_path = self.value, self.path_of()
+        # The setting itself, compared by identity first: no Path built on every use.
+        if value is None or (raw_path is not self.raw_path and raw_path != self.raw_path):
             return self.load()
+        path = self.path
         now = self.clock()
         if now - self.checked_at < CHECK_INTERVAL:
             return value

@@ -9,14 +9,14 @@ import time
 
 import redis
 
-from system.kernel.ratelimit import WINDOW_SECONDS
+from system.kernel.ratelimit import (
+    REQUEST_STATS_PREFIX,
+    REQUEST_STATS_TTL,
+    WINDOW_SECONDS,
+)
 from system.kernel.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
-
-REQUEST_STATS_PREFIX = "371os:reqstats:"
-# Kept a little longer than the minute that is read ("the last full minute").
-_REQUEST_STATS_TTL = 3 * 60
 
 _last_counter_warning = 0.0
 
@@ -25,17 +25,22 @@ def _minute(now: float) -> int:
     return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
 
 
-def request_counted(*, status_code: int, now: float | None = None) -> None:
+def request_counted(*, status_code: int, counted: bool = False, now: float | None = None) -> None:
     """Count one finished request (and a 5xx as an error) in the current minute: one
-    pipelined round trip, no database write. Never raises: Redis down loses the count."""
+    pipelined round trip, no database write; none at all for a request the rate limiter
+    already `counted` (its round trip carried the count) unless it failed with a 5xx. Never
+    raises: Redis down loses the count."""
     global _last_counter_warning
+    if counted and status_code < 500:
+        return
     key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now)}"
     try:
         pipe = get_redis().pipeline(transaction=False)
-        pipe.hincrby(key, "requests", 1)
+        if not counted:
+            pipe.hincrby(key, "requests", 1)
         if status_code >= 500:
             pipe.hincrby(key, "errors", 1)
-        pipe.expire(key, _REQUEST_STATS_TTL)
+        pipe.expire(key, REQUEST_STATS_TTL)
         pipe.execute()
     except redis.RedisError as exc:
         if time.monotonic() - _last_counter_warning >= 60:

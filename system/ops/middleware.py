@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from system.kernel.permissions import COUNTED
 from system.ops import counters, metrics
 
 
@@ -22,7 +23,9 @@ class RequestCountersMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        self.request_counted(status_code=response.status_code)
+        self.request_counted(
+            status_code=response.status_code, counted=request.__dict__.get(COUNTED, False)
+        )
         self.request_observed(
             route=(match.route or match.view_name) if match else "<unmatched>",
             method=request.method or "",
