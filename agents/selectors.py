@@ -7,6 +7,7 @@ from django.db.models import Avg, Count, Q, QuerySet
 
 from agents.exceptions import AgentNotFound
 from agents.models import Agent, UsageRecord
+from system.kernel.access import unique_or_none
 
 
 def agent_get(*, ref: str, queryset: QuerySet | None = None) -> Agent:
@@ -16,7 +17,7 @@ def agent_get(*, ref: str, queryset: QuerySet | None = None) -> Agent:
         lookup = Q(agent_id=uuid.UUID(ref))
     except ValueError:
         lookup = Q(name=ref)
-    agent = queryset.filter(lookup).first()
+    agent = unique_or_none(queryset.filter(lookup))
     if agent is None:
         raise AgentNotFound(details={"agent_id": ref})
     return agent

@@ -12,6 +12,7 @@ from django.utils.timezone import is_naive, make_aware
 from messaging.exceptions import ChannelNotFound
 from messaging.members import principal_member_ref
 from messaging.models import Channel, ChannelMember, Message
+from system.kernel.access import unique_or_none
 from system.kernel.exceptions import ValidationFailed
 from system.kernel.principal import Principal
 from system.kernel.roles import AGENT_MANAGER
@@ -53,7 +54,7 @@ def channel_get_visible(*, principal: Principal, channel_id: object) -> Channel:
         pk = uuid.UUID(str(channel_id))
     except ValueError:
         raise ChannelNotFound() from None
-    channel = channels_visible(principal=principal).filter(pk=pk).first()
+    channel = unique_or_none(channels_visible(principal=principal).filter(pk=pk))
     if channel is None:
         raise ChannelNotFound()
     return channel

@@ -23,6 +23,7 @@ from messaging.serializers import (
     MessageHistorySerializer,
     MessageInputSerializer,
     MessageSerializer,
+    message_data,
 )
 from system.kernel.caching import cached_read
 from system.kernel.exceptions import ValidationFailed
@@ -193,7 +194,7 @@ class ChannelViewSet(viewsets.ViewSet):
         messages = page.messages
         return Response(
             {
-                "messages": MessageSerializer(messages, many=True).data,
+                "messages": [message_data(m) for m in messages],
                 "has_more": page.has_more,
                 "next_before": str(messages[0].message_id) if messages else None,
                 "next_after": str(messages[-1].message_id) if messages else None,
@@ -212,7 +213,7 @@ class ChannelViewSet(viewsets.ViewSet):
                 content=data["content"],
                 metadata=data.get("metadata"),
             )
-            return Response(MessageSerializer(message).data, status=201)
+            return Response(message_data(message), status=201)
 
         return idempotent(request, handler)
 
@@ -228,7 +229,7 @@ class ChannelViewSet(viewsets.ViewSet):
         message = services.message_edit(
             message=message, content=data["content"], actor=principal_from_request(request)
         )
-        return Response(MessageSerializer(message).data)
+        return Response(message_data(message))
 
 
 class ElizaSubmitView(APIView):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from messaging.models import Message
 from sessions_app.exceptions import SessionNotFound
 from sessions_app.models import Session
-from system.kernel.access import visible_to
+from system.kernel.access import unique_or_none, visible_to
 from system.kernel.principal import Principal
 
 
@@ -25,7 +25,7 @@ def session_get_visible(
     except ValueError:
         raise not_found() from None
     # No select_related("agent"): the hot routes (heartbeat, read) never touch it.
-    session = sessions_visible(principal=principal).filter(pk=pk).first()
+    session = unique_or_none(sessions_visible(principal=principal).filter(pk=pk))
     if session is None:
         raise not_found()
     return session

@@ -9,6 +9,14 @@ from system.kernel.exceptions import NotFound
 from system.kernel.principal import Principal
 
 
+def unique_or_none(queryset: QuerySet) -> Model | None:
+    """The row a unique lookup (a primary key, a unique name) selects, or None: `.first()`
+    without the ORDER BY it adds, which costs a compile step on every hot read and orders
+    at most one row."""
+    rows = list(queryset[:1])
+    return rows[0] if rows else None
+
+
 def visible_to(queryset: QuerySet, *, principal: Principal, owner_field: str = "owner") -> QuerySet:
     if principal.is_admin:
         return queryset
@@ -23,8 +31,8 @@ def get_visible_or_404(
     not_found: type[NotFound] = NotFound,
     **lookup: Any,
 ) -> Model:
-    obj = (
-        visible_to(queryset, principal=principal, owner_field=owner_field).filter(**lookup).first()
+    obj = unique_or_none(
+        visible_to(queryset, principal=principal, owner_field=owner_field).filter(**lookup)
     )
     if obj is None:
         raise not_found()

@@ -11,6 +11,7 @@ ElizaOS's own formats and do not use this module.
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
@@ -47,7 +48,29 @@ class _DRFIsoZJSONEncoder(DRFJSONEncoder):
         return super().default(obj)
 
 
+_LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
 class IsoZJSONRenderer(JSONRenderer):
-    """DRF's JSON renderer, datetimes written as iso_z."""
+    """DRF's JSON renderer, datetimes written as iso_z, encoded by orjson: the same compact
+    UTF-8 bytes as DRF's (U+2028/2029 escaped as DRF does; a float's exponent unpadded, 1e-7
+    where Python writes 1e-07), several times faster on a page of rows. What orjson cannot write natively goes through DRF's encoder (`default`), datetimes
+    and dates included, so every value is written as before; anything orjson refuses (keys
+    that are not strings, integers beyond 64 bits) and indented output fall back to DRF."""
 
     encoder_class = _DRFIsoZJSONEncoder
+    _default = staticmethod(_DRFIsoZJSONEncoder().default)
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type, renderer_context or {}):
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            body = orjson.dumps(data, default=self._default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        except TypeError:
+            return super().render(data, accepted_media_type, renderer_context)
+        for raw, escaped in _LINE_SEPARATORS:
+            if raw in body:
+                body = body.replace(raw, escaped)
+        return body

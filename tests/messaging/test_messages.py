@@ -404,3 +404,30 @@ def test_eliza_submit_with_a_known_message_id_does_not_store_twice(client_as, ch
 
     assert Message.objects.filter(channel=channel).count() == 1
     assert Channel.objects.count() == 1
+
+
+def test_message_data_renders_exactly_what_the_serializer_documents(channel, mimi):
+    """The history and post responses build messages without DRF's field machinery: the
+    result must stay what MessageSerializer (the schema) renders, field for field."""
+    from rest_framework.renderers import JSONRenderer
+
+    from messaging.serializers import MessageSerializer, message_data
+    from system.kernel.timefmt import IsoZJSONRenderer
+
+    question = Message.objects.create(
+        channel=channel, sender_id="user-1", sender_type="user", content="ü ✓", metadata={"a": 1}
+    )
+    answer = Message.objects.create(
+        channel=channel,
+        sender_id=str(mimi.agent_id),
+        sender_type=Message.SenderType.AGENT,
+        content="reply",
+        in_reply_to=question,
+        edited_at=timezone.now(),
+    )
+
+    for message in (question, answer, Message.objects.get(pk=answer.pk)):
+        for renderer in (IsoZJSONRenderer(), JSONRenderer()):
+            assert renderer.render(message_data(message)) == renderer.render(
+                MessageSerializer(message).data
+            )
