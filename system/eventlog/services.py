@@ -9,13 +9,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from system.eventlog import events
+from system.eventlog import events, watermark
 from system.eventlog.events import EventScope
 from system.kernel.timefmt import IsoZJSONEncoder
 from system.models import EventLogEntry
-
-# Any constant shared by every writer of the event log.
-_EVENT_LOG_LOCK = 371_000_001
 
 
 def event_emit(
@@ -24,9 +21,10 @@ def event_emit(
     """Append an event to the log and publish its id to the ws processes after commit.
 
     Call inside the transaction that makes the change, as its last step: nothing is published
-    if that transaction rolls back. On PostgreSQL a transaction-scoped advisory lock makes
-    event ids commit in id order, so a reader that has seen id N can never later find a
-    smaller id appear (which would break lossless resume); the lock is held until commit.
+    if that transaction rolls back. Writers commit in parallel, ids in any order: the
+    transaction registers as in flight first (a shared advisory lock, held until it ends), and
+    readers deliver only up to the watermark below every writer in flight
+    (system.eventlog.watermark), so none ever sees id N and later a smaller id appear.
     """
     return event_emit_many([(event_type, data, scope or EventScope())])[0]
 
@@ -35,7 +33,7 @@ def event_log_prune(*, older_than: timedelta, batch_size: int = 5000) -> int:
     """Delete entries older than the retention window, in batches that keep locks short.
     Returns how many rows went.
 
-    The log is appended in time order (ids commit in order, each stamped when written), so the
+    The log is appended in time order (ids taken in order, each stamped when written), so the
     old entries are the ids below the first entry inside the window: found by walking the
     primary key from the oldest, with no index on created_at to maintain on every write."""
     cutoff = timezone.now() - older_than
@@ -62,12 +60,12 @@ def event_emit_sql(sql: str, params: dict[str, Any] | list[Any]) -> int:
     100,000 rows in Python. `sql` inserts into the log and returns the new entries' `event_id,
     agent_id, channel_id, session_id, owner_id` (the UUIDs may come as text: cheaper than
     UUID objects, and the groups are strings); same contract as event_emit (inside the
-    change's transaction, the log's lock held until commit, ids published after commit).
+    change's transaction, registered as in flight until commit, ids published after commit).
     Returns how many entries were written."""
     if not connection.in_atomic_block:
         raise RuntimeError("event_emit_sql() must be called inside transaction.atomic()")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
+        cursor.execute(watermark.REGISTER_SQL)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     rows.sort()
@@ -86,14 +84,12 @@ def event_emit_many(
     events_to_emit: list[tuple[str, dict[str, Any], EventScope]],
 ) -> list[EventLogEntry]:
     """event_emit for a batch (a sweep that expires thousands of sessions): one insert, one
-    lock, one after-commit publish, same contract."""
+    registration, one after-commit publish, same contract."""
     if not connection.in_atomic_block:
         raise RuntimeError("event_emit() must be called inside transaction.atomic()")
     if not events_to_emit:
         return []
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
+    watermark.register_writer()  # before the INSERT takes ids
     entries = EventLogEntry.objects.bulk_create(
         EventLogEntry(
             event_type=event_type,

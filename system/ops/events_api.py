@@ -7,6 +7,10 @@ first, and `next_before` continues while `has_more`. Both bounds together read t
 between them, oldest first. Filters: `event_type` (comma-separated), `since`/`until`
 (ISO 8601, on the entry's time), `agent_id`, `channel_id`, `session_id`.
 
+Every page stops at the log's watermark (system.eventlog.watermark): an entry whose writer
+committed while a writer of a smaller id is still in flight is left for a later page, so a
+client polling with `next_after` never skips an id that commits late.
+
 system_monitor reads "status and logs", not conversations: what an event says about private
 content (message text, session context, metadata) is replaced by "[redacted]"; admin reads
 it whole.
@@ -21,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from system.eventlog import watermark
 from system.kernel.principal import principal_from_request
 from system.kernel.timefmt import iso_z
 from system.kernel.validation import validated
@@ -99,8 +104,8 @@ class EventLogPageSerializer(serializers.Serializer):
 
 def event_log_filtered(query: dict[str, Any]) -> QuerySet[EventLogEntry]:
     """The entries matching `query`'s filters and cursors (validated EventLogQuerySerializer
-    data), unordered."""
-    entries = EventLogEntry.objects.all()
+    data), at or below the watermark, unordered."""
+    entries = EventLogEntry.objects.filter(event_id__lte=watermark.read())
     if "after" in query:
         entries = entries.filter(event_id__gt=query["after"])
     if "before" in query:

@@ -11,15 +11,23 @@ away, a message published while the subscription was being re-made) costs latenc
 event: the next wake-up or the connection's periodic sync delivers it. After re-subscribing,
 the hub wakes every member up to the log head at once.
 
-Wake-ups run one after the other in the hub's task and must not wait on anything slow: a
-member that can deliver from memory does so there (its sends through ASGI do not wait under
-daphne, which buffers), one that cannot (busy with a command, behind the window) hands the
-wake-up to a task of its own.
+Wake-ups run one after the other and must not wait on anything slow: a member that can
+deliver from memory does so there (its sends through ASGI do not wait under daphne, which
+buffers), one that cannot (busy with a command, behind the window) hands the wake-up to a task
+of its own.
+
+A member is only ever woken up to where the window reaches, the log's watermark
+(system.eventlog.watermark): a published id above it (its writer committed before a writer of a
+smaller id, still in flight) waits in `waiting`. The hub's retry task reads the watermark again
+every RETRY_WATERMARK_SECONDS while anything waits, and wakes each member as far as it got: a
+writer in flight that rolls back publishes nothing, and nothing else would come to say that the
+ids above it are now final.
 """
 
 import asyncio
 import logging
 import os
+import time
 import weakref
 from typing import Protocol
 
@@ -35,6 +43,14 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # How long get_message waits before looking at the connection's health again.
 POLL_SECONDS = 5.0
+# Published ids above the watermark: how often to read it again (after STUCK_SLOW_SECONDS
+# without progress, SLOW_SECONDS), when to log that it is stuck, and when to give up (the
+# connections' periodic sync still delivers).
+RETRY_WATERMARK_SECONDS = 0.025
+STUCK_SLOW_SECONDS = 2.0
+SLOW_SECONDS = 0.5
+STUCK_WARN_SECONDS = 5.0
+STUCK_GIVE_UP_SECONDS = 300.0
 
 
 class Member(Protocol):
@@ -52,6 +68,11 @@ class Hub:
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.received = 0  # pub/sub messages handled, for tests and diagnostics
+        # Wake-ups above the window's end (the watermark), highest id per member, and the task
+        # that reads the watermark again until they are reached.
+        self.waiting: dict[Member, int] = {}
+        self.retry: asyncio.Task | None = None
+        self._waking = asyncio.Lock()
 
     # --- membership --------------------------------------------------------------------------
 
@@ -72,6 +93,7 @@ class Hub:
             groups.discard(group)
             if not groups:
                 del self.groups_of[member]
+                self.waiting.pop(member, None)
         self._stop_if_unused()
 
     def leave_all(self, member: Member) -> None:
@@ -85,6 +107,10 @@ class Hub:
             self.task.cancel()
             self.task = None
             self.ready.clear()
+            if self.retry is not None:
+                self.retry.cancel()
+                self.retry = None
+            self.waiting.clear()
 
     async def wait_ready(self, timeout: float) -> bool:
         """Whether the subscription is live, waiting up to `timeout` seconds: every event
@@ -157,13 +183,63 @@ class Hub:
                             wakes[member] = event_id
         if not wakes:
             return
-        window = log_window(settings.WS_LOG_WINDOW)
+        for member, upto in wakes.items():
+            if self.waiting.get(member, 0) < upto:
+                self.waiting[member] = upto
+        await self._wake_waiting()
+        if self.waiting and self.retry is None:
+            self.retry = asyncio.create_task(self._retry(), name="realtime-hub-watermark")
+
+    async def _wake_waiting(self) -> int | None:
+        """Bring the window towards the highest id waited for (one read of the new entries for
+        the whole process, before anyone looks), then wake every waiting member as far as the
+        window reaches; those it does not reach yet keep waiting. Returns the window's end."""
+        async with self._waking:
+            if not self.waiting:
+                return None
+            window = log_window(settings.WS_LOG_WINDOW)
+            try:
+                await window.cover(max(self.waiting.values()))
+            except Exception:  # the database is away: the retry task tries again
+                logger.exception("reading the event log for live events failed")
+            end = window.end
+            if end is None:
+                return None
+            wakes = {}
+            for member, upto in list(self.waiting.items()):
+                wakes[member] = min(upto, end)
+                if upto <= end:
+                    del self.waiting[member]
+            await self._wake(wakes)
+            return end
+
+    async def _retry(self) -> None:
+        """While wake-ups wait above the watermark, read it again and wake as far as it got."""
         try:
-            # One read of the new entries for the whole process, before anyone looks.
-            await window.cover(max(wakes.values()))
-        except Exception:  # the database is away: connections retry on their own
-            logger.exception("reading the event log for live events failed")
-        await self._wake(wakes)
+            progress_at = time.monotonic()
+            last_end = None
+            warned = False
+            while self.waiting:
+                stuck = time.monotonic() - progress_at
+                slow = stuck > STUCK_SLOW_SECONDS
+                await asyncio.sleep(SLOW_SECONDS if slow else RETRY_WATERMARK_SECONDS)
+                end = await self._wake_waiting()
+                if end != last_end:
+                    progress_at, last_end, warned = time.monotonic(), end, False
+                    continue
+                if stuck > STUCK_WARN_SECONDS and not warned:
+                    warned = True
+                    logger.warning(
+                        "live events above id %s wait for a writer in flight for %.0fs",
+                        end,
+                        stuck,
+                    )
+                if stuck > STUCK_GIVE_UP_SECONDS:
+                    logger.warning("live events above id %s left to the periodic sync", end)
+                    self.waiting.clear()
+        finally:
+            if self.retry is asyncio.current_task():
+                self.retry = None
 
     async def _wake_everyone(self) -> None:
         window = log_window(settings.WS_LOG_WINDOW)

@@ -5,10 +5,12 @@ the window) and `LogWindow`, the newest entries of the log held in memory once p
 (per event loop), so that the thousand connections woken by one event fill their gaps from
 memory after at most one query between them.
 
-Both rely on event_emit's ordering contract: ids commit in id order (an advisory lock on
-PostgreSQL, serialised writers on SQLite), so a read that sees id N sees every id below N
-that will ever exist. A window filled by "everything after my newest id" is therefore complete:
-no late commit can land inside it.
+Writers commit in parallel, so ids do not commit in id order: both read only up to the log's
+watermark (system.eventlog.watermark), below which every id is final, committed or never to
+exist. A window filled up to a watermark is therefore complete up to it (its `end`, which may
+be above its newest entry): no late commit can land inside it. A published id above the
+watermark (its writer committed, one with a smaller id has not yet) waits: the hub reads the
+watermark again until it passes (system.realtime.hub).
 """
 
 import asyncio
@@ -23,9 +25,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db.models import Max, Min, Q
 
+from system.eventlog import watermark
 from system.kernel.timefmt import IsoZJSONEncoder, iso_z
 from system.models import EventLogEntry
 
+_NO_BOUND = 2**63 - 1
 _FIELDS = (
     "event_id",
     "event_type",
@@ -95,20 +99,52 @@ class LoggedEvent:
 
 
 def log_entries(*, after: int, upto: int | None = None, where: Q | None = None, limit: int):
-    """Entries with after < event_id <= upto (no upper bound when None), oldest first."""
-    entries = EventLogEntry.objects.filter(event_id__gt=after)
-    if upto is not None:
-        entries = entries.filter(event_id__lte=upto)
+    """Entries with after < event_id <= upto, oldest first. `upto` must be final (a watermark
+    read before, or an id at or below one); None: up to the watermark now."""
+    if upto is None:
+        upto = watermark.read()
+    entries = EventLogEntry.objects.filter(event_id__gt=after, event_id__lte=upto)
     if where is not None:
         entries = entries.filter(where)
     rows = entries.order_by("event_id").values_list(*_FIELDS)[:limit]
     return [LoggedEvent.from_row(row) for row in rows]
 
 
+def log_read(
+    *, after: int | None, upto: int | None, span: int, limit: int
+) -> tuple[int, int, list[LoggedEvent]]:
+    """For the window, in one call (one thread hop): the watermark W (at most `upto`), where
+    to read from (`after`; W - span when None or further below W than `span`), and the first
+    `limit` entries in (that, W], oldest first."""
+    if after is not None:
+        # The usual case, one round trip: the window keeps up with the log.
+        read = watermark.read_after(after=after, upto=upto, limit=limit)
+        if read is None:
+            # Writers serialised (SQLite): what a read sees is final, up to its last id.
+            entries = log_entries(after=after, upto=upto or _NO_BOUND, limit=limit)
+            return (entries[-1].event_id if entries else after), after, entries
+        if read[0] - after <= span:
+            return read[0], after, [LoggedEvent.from_row(row) for row in read[1]]
+    safe = watermark.read()
+    if upto is not None:
+        safe = min(safe, upto)
+    if after is None or safe - after > span:
+        after = max(safe - span, 0)
+    entries = log_entries(after=after, upto=safe, limit=limit) if safe > after else []
+    return safe, after, entries
+
+
 def log_bounds() -> tuple[int | None, int | None]:
-    """The oldest and the newest id in the log (None, None when it is empty)."""
-    bounds = EventLogEntry.objects.aggregate(oldest=Min("event_id"), newest=Max("event_id"))
-    return bounds["oldest"], bounds["newest"]
+    """The oldest id in the log and its head, the watermark: (None, None) when no entry is at
+    or below it (an empty log, as far as a reader may tell). The head may be above the newest
+    entry (ids rolled back): nothing at or below it is still to come."""
+    head = watermark.read()
+    bounds = EventLogEntry.objects.filter(event_id__lte=head).aggregate(
+        oldest=Min("event_id"), newest=Max("event_id")
+    )
+    if bounds["newest"] is None:
+        return None, None
+    return bounds["oldest"], head
 
 
 def resync_needed(*, last_event_id: int, oldest: int | None, newest: int | None) -> bool:
@@ -145,43 +181,45 @@ class LogWindow:
         return self.end is not None and event_id <= self.end
 
     async def cover(self, upto: int | None, *, max_age: float = 0.0) -> None:
-        """Make the window complete up to `upto`, a committed id; with None, up to whatever is
-        committed now, unless the window was refreshed less than `max_age` seconds ago."""
+        """Make the window complete up to `upto`, a published id, or as far towards it as the
+        watermark allows (`covers(upto)` tells); with None, up to the watermark now, unless
+        the window was refreshed less than `max_age` seconds ago."""
         if upto is not None and self.covers(upto):
             return
         async with self._lock:
             if upto is not None and self.covers(upto):
                 return
-            if upto is None:
-                if time.monotonic() - self._refreshed_at < max_age:
-                    return
-                _, newest = await database_sync_to_async(log_bounds)()
-                upto = newest or 0
-            if self.end is None or upto - self.end > self.size:
+            if upto is None and time.monotonic() - self._refreshed_at < max_age:
+                return
+            target, start, fetched = await database_sync_to_async(log_read)(
+                after=self.end, upto=upto, span=self.size, limit=self.FETCH
+            )
+            if start != self.end:
                 # First use, or so far behind that the missing range is bigger than the window:
-                # start afresh just below what is needed. `upto` comes from a live message,
-                # which is only a hint: never start above what the log holds.
-                _, newest = await database_sync_to_async(log_bounds)()
-                upto = min(upto, newest or 0)
-                if self.end is None or upto - self.end > self.size:
-                    self._reset(max(upto - self.size, 0))
-            while not self.covers(upto):
-                fetched = await database_sync_to_async(log_entries)(
-                    after=self.end, limit=self.FETCH
-                )
+                # start afresh just below the watermark (`upto` comes from a live message, a
+                # hint only: never above it).
+                self._reset(start)
+            while True:
                 self._append(fetched)
                 if len(fetched) < self.FETCH:
-                    break  # everything committed is in; `upto` itself may have been pruned
+                    break
+                assert self.end is not None
+                fetched = await database_sync_to_async(log_entries)(
+                    after=self.end, upto=target, limit=self.FETCH
+                )
+            assert self.end is not None
+            # Every id up to the watermark is final: complete up to it, entries or not.
+            self.end = max(self.end, target)
             self._refreshed_at = time.monotonic()
 
     def head(self, newest: int | None) -> int:
-        """The log's head given its newest id: the window's end when that is higher, for
-        entries this process read that have since left the table (all pruned, or the table
-        emptied): ids are never reused, so nothing at or below it is new."""
+        """The log's head given its head from log_bounds: the window's end when that is
+        higher, for entries this process read that have since left the table (all pruned, or
+        the table emptied): ids are never reused, so nothing at or below it is new."""
         return max(newest or 0, self.end or 0)
 
     def start_at(self, head: int) -> None:
-        """Begin an unused window, empty, at `head` (a committed id read from the log): the
+        """Begin an unused window, empty, at `head` (a watermark read from the log): the
         first fill then reads only what came after it, not the WS_LOG_WINDOW entries before
         (a first live event that waited on 10,000 rows). Connections further behind replay
         from the database, as for any cursor below the window."""
