@@ -50,7 +50,17 @@ def agents_by_ref(refs: list[str]) -> dict[str, Agent]:
         except ValueError:
             names.add(ref)
     found: dict[str, Agent] = {}
-    for agent in Agent.objects.filter(agent_id__in=ids) | Agent.objects.filter(name__in=names):
+    if not ids and not names:
+        return found
+    # One condition when the refs are all ids or all names (a message's one sender): the OR
+    # of both costs more to compile than the lookup it makes.
+    if not names:
+        agents = Agent.objects.filter(agent_id__in=ids)
+    elif not ids:
+        agents = Agent.objects.filter(name__in=names)
+    else:
+        agents = Agent.objects.filter(agent_id__in=ids) | Agent.objects.filter(name__in=names)
+    for agent in agents:
         found[str(agent.agent_id)] = found[agent.name] = agent
     return {ref: found[ref] for ref in refs if ref in found}
 
