@@ -21,6 +21,7 @@ from messaging.bus import bus_record
 from messaging.models import Message
 from messaging.services import agent_reply_record, message_emit
 from sessions_app import representations, services
+from sessions_app.exchange import Exchange
 from sessions_app.models import Session
 from system.kernel.exceptions import ValidationFailed
 
@@ -77,7 +78,7 @@ def agent_content(message: Message) -> dict[str, Any]:
     }
 
 
-def message_answer(exchange: services.Exchange, *, with_reply: bool) -> dict[str, Any]:
+def message_answer(exchange: Exchange, *, with_reply: bool) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "success": True,
         "userMessage": user_message(exchange.user_message),
@@ -95,7 +96,8 @@ def session_reply_store(
 ) -> Message | None:
     """A session agent's answer to `message`, given after session_message (a stream): stored
     as `message_id` (the id its chunks announced) and emitted; no agent is asked to answer it.
-    None if the agent had already answered."""
+    None if the agent had already answered. The stream is read with no transaction open; this
+    short one only stores its end."""
     with transaction.atomic():
         answer = agent_reply_record(
             message=message, agent=agent, content=content, message_id=message_id
@@ -105,7 +107,7 @@ def session_reply_store(
     return answer
 
 
-def _events(exchange: services.Exchange) -> Iterator[bytes]:
+def _events(exchange: Exchange) -> Iterator[bytes]:
     agent = exchange.session.agent
     yield _sse("user_message", user_message(exchange.user_message))
     reply_id = uuid.uuid4()
@@ -124,7 +126,7 @@ def _events(exchange: services.Exchange) -> Iterator[bytes]:
         yield _sse("error", {"error": exc.message, "code": exc.code, "message": exc.message})
 
 
-def message_stream(exchange: services.Exchange) -> StreamingHttpResponse:
+def message_stream(exchange: Exchange) -> StreamingHttpResponse:
     """`user_message`, then `chunk`s whose `messageId` is the id of the reply that `done`
     describes: the reply is stored under that id (with its ledger rows) when it completes."""
     response = StreamingHttpResponse(_events(exchange), content_type="text/event-stream")

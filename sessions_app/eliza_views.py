@@ -23,6 +23,7 @@ from agents.models import Agent
 from messaging.models import Message
 from sessions_app import eliza_messages, representations, selectors, services, timeouts
 from sessions_app.exceptions import SessionNotFound
+from sessions_app.exchange import session_message
 from sessions_app.models import Session
 from sessions_app.sweep import LAST_SWEEP_KEY
 from sessions_app.views import SessionRoutesMixin
@@ -254,7 +255,7 @@ class ElizaSessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
     def _post(self, request: Request, session: Session):
         parsed = eliza_messages.message_request_parse(self._body(request), session=session)
         replies = {"sse": "caller", "http": "now", "websocket": "worker"}
-        exchange = services.session_message(
+        exchange = session_message(
             session=session,
             content=parsed.content,
             metadata=parsed.metadata,

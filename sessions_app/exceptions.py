@@ -21,3 +21,11 @@ class SessionRenewalLimit(DomainError):
     code = "session_renewal_limit"
     http_status = 422
     message = "The session has reached its maximum duration and cannot be renewed."
+
+
+class SessionBusy(Conflict):
+    """The session's agent is still answering an earlier message (its reply lease is held).
+    Carries Retry-After."""
+
+    code = "session_busy"
+    message = "The session's agent is still answering an earlier message; retry shortly."

@@ -53,6 +53,10 @@ class Session(models.Model):
     # index instead of per-row date arithmetic (which SQLite and PostgreSQL spell apart).
     warn_at = models.DateTimeField()
     warned_at = models.DateTimeField(null=True, blank=True)
+    # While set and in the future, one synchronous agent answer is being made for this session
+    # (sessions_app.exchange): the provider is called with no transaction open, so this lease,
+    # not a row lock, keeps a session's exchanges one after the other.
+    reply_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,7 +6,6 @@ SessionExpired (410) — so the row says `expired` from the first request that n
 """
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,21 +20,13 @@ from agents.runtime import ChatMessage
 from agents.services import agent_complete
 from messaging.members import sender_check
 from messaging.models import Message
-from messaging.services import (
-    agent_reply_record,
-    channel_create,
-    message_emit,
-    message_record,
-    message_replies_request,
-)
-from messaging.validation import validate_content, validate_metadata
+from messaging.services import channel_create
 from sessions_app import timeouts
 from sessions_app.exceptions import SessionEnded, SessionExpired, SessionRenewalLimit
 from sessions_app.models import Session
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
 from system.kernel.principal import Principal
-from system.kernel.timefmt import iso_z
 
 SESSION_EVENT = "session_update"
 _CONTEXT_MESSAGES = 20
@@ -86,7 +77,7 @@ def session_event_head(session: Session, *, status: str) -> dict[str, Any]:
     }
 
 
-def _emit(session: Session, **extra: Any) -> None:
+def session_emit(session: Session, **extra: Any) -> None:
     event_emit(
         event_type=SESSION_EVENT,
         data={
@@ -140,7 +131,7 @@ def session_create(
         _set_config(session, config)
         _set_expiry(session, now)
         session.save()
-        _emit(session, event="created")
+        session_emit(session, event="created")
     return session
 
 
@@ -152,7 +143,7 @@ def _mark_expired(session: Session, now: datetime) -> bool:
         ).update(status=Session.Status.EXPIRED, expired_at=now)
         if updated:
             session.status, session.expired_at = Session.Status.EXPIRED, now
-            _emit(session, event="expired", expired_at=now)
+            session_emit(session, event="expired", expired_at=now)
     return bool(updated)
 
 
@@ -207,7 +198,9 @@ class Renewal:
 
 
 @transaction.atomic
-def _renew_locked(session: Session, now: datetime, *, explicit: bool) -> Renewal:
+def session_renew_locked(session: Session, now: datetime, *, explicit: bool) -> Renewal:
+    """Renew (or just touch) the active session as of `now`, under its row lock; SessionEnded
+    or SessionExpired when it is no longer active."""
     locked = Session.objects.select_for_update().get(pk=session.pk)
     if locked.status != Session.Status.ACTIVE:
         raise SessionEnded() if locked.status == Session.Status.ENDED else SessionExpired()
@@ -225,14 +218,14 @@ def _renew_locked(session: Session, now: datetime, *, explicit: bool) -> Renewal
     _set_expiry(locked, now, renewing=explicit)
     locked.save(update_fields=["last_activity", "renewal_count", "expires_at", "warn_at"])
     if explicit:
-        _emit(locked, event="renewed", renewal_count=locked.renewal_count)
+        session_emit(locked, event="renewed", renewal_count=locked.renewal_count)
     return Renewal(locked, True)
 
 
 def session_renew(*, session: Session) -> Session:
     """Explicit renewal (renews even with autoRenew off); past max duration → limit error."""
     now = session_ensure_live(session)
-    return _renew_locked(session, now, explicit=True).session
+    return session_renew_locked(session, now, explicit=True).session
 
 
 def session_update_timeout(*, session: Session, config: timeouts.TimeoutConfig) -> Session:
@@ -242,13 +235,8 @@ def session_update_timeout(*, session: Session, config: timeouts.TimeoutConfig) 
         _set_config(locked, config)
         _set_expiry(locked, now)
         locked.save()
-        _emit(locked, event="timeout_updated", timeoutConfig=config.as_api())
+        session_emit(locked, event="timeout_updated", timeoutConfig=config.as_api())
     return locked
-
-
-def _topic(content: str) -> str:
-    words = re.findall(r"[A-Za-z0-9][\w'-]*", content)
-    return " ".join(words[:8])
 
 
 def session_conversation(session: Session, *, with_context: bool = True) -> list[ChatMessage]:
@@ -267,85 +255,6 @@ def session_conversation(session: Session, *, with_context: bool = True) -> list
         note = f"Session context: {json.dumps(context, default=str)[:2000]}"
         turns.insert(0, ChatMessage(role="system", content=note))
     return turns
-
-
-@dataclass(frozen=True)
-class Exchange:
-    session: Session
-    user_message: Message
-    reply: Message | None
-    context_update: dict[str, Any]
-    renewal: Renewal
-
-
-def session_message(
-    *,
-    session: Session,
-    content: Any,
-    metadata: Any = None,
-    reply: str = "now",
-) -> Exchange:
-    """Store the user's message. `reply`: "now" asks the agent synchronously and stores its
-    answer; "worker" lets the agent answer through the Celery worker; "caller" leaves it to
-    the caller (a stream). The session row is locked for the whole exchange: two messages to
-    one session are processed one after the other. The events are emitted last, after the
-    agent has answered: the event log's lock (platform-wide) is held from the first emit to
-    the commit, and must not wait for a provider.
-
-    A runtime failure (budget, providers) keeps the user's message and the usage ledger and
-    re-raises after commit; no partial reply is stored.
-    """
-    content = validate_content(content)
-    metadata = validate_metadata(metadata)
-    now = session_ensure_live(session)
-    failure: Exception | None = None
-    with transaction.atomic():
-        locked = (
-            Session.objects.select_related("agent", "channel")
-            .select_for_update(of=("self",))
-            .get(pk=session.pk)
-        )
-        if locked.status != Session.Status.ACTIVE:
-            raise SessionEnded() if locked.status == Session.Status.ENDED else SessionExpired()
-        agent = locked.agent
-        if agent is None or agent.status != Agent.Status.RUNNING:
-            raise AgentNotRunning(details={"agent_id": str(locked.agent_uuid)})
-        user_message = message_record(
-            channel=locked.channel,
-            sender_id=locked.user_id,
-            content=content,
-            metadata=metadata,
-            posted_by_id=locked.owner_id,
-        )
-        if reply == "worker":
-            message_replies_request(user_message)
-        answer = None
-        if reply == "now":
-            try:
-                completion = agent_complete(agent=agent, conversation=session_conversation(locked))
-            except (AgentBudgetExceeded, AgentRuntimeError) as exc:
-                failure = exc
-            else:
-                answer = agent_reply_record(
-                    message=user_message, agent=agent, content=completion.text
-                )
-        turns = Message.objects.filter(channel_id=locked.channel_id, sender_type="user").count()
-        context_update = {
-            "turn_count": turns,
-            "last_topic": _topic(content),
-            "last_message_at": iso_z(now),
-        }
-        locked.context = {**locked.context, **context_update}
-        locked.save(update_fields=["context"])
-        renewal = _renew_locked(locked, now, explicit=False)
-        locked = renewal.session
-        message_emit(user_message)
-        if answer is not None:
-            message_emit(answer)
-        _emit(locked, event="message", context_update=context_update)
-    if failure is not None:
-        raise failure
-    return Exchange(locked, user_message, answer, context_update, renewal)
 
 
 def _factual_summary(session: Session) -> str:
@@ -378,6 +287,9 @@ def _summary(session: Session) -> str:
 
 
 def session_end(*, session: Session) -> Session:
+    """End the session with a summary. The summary (an agent call, up to the provider's
+    timeouts) is written before the transaction opens: no provider is waited on while the
+    database is held."""
     now = session_ensure_live(session)
     summary = _summary(session)
     with transaction.atomic():
@@ -388,5 +300,5 @@ def session_end(*, session: Session) -> Session:
         locked.ended_at = now
         locked.summary = summary
         locked.save(update_fields=["status", "ended_at", "summary"])
-        _emit(locked, event="ended", ended_at=now, summary=summary)
+        session_emit(locked, event="ended", ended_at=now, summary=summary)
     return locked

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from agents.selectors import agent_get
 from sessions_app import selectors, services, timeouts
+from sessions_app.exchange import session_message
 from sessions_app.models import Session
 from sessions_app.representations import v1_created, v1_session
 from system.kernel.exceptions import ValidationFailed
@@ -155,9 +156,7 @@ class SessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def message(self, request: Request, session_id: str) -> Response:
         data = validated(SessionMessageInputSerializer, request.data)
-        exchange = services.session_message(
-            session=self._get(request, session_id), content=data["content"]
-        )
+        exchange = session_message(session=self._get(request, session_id), content=data["content"])
         return Response(
             {
                 "response": exchange.reply.content if exchange.reply else "",

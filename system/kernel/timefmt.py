@@ -54,9 +54,10 @@ _LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029")
 class IsoZJSONRenderer(JSONRenderer):
     """DRF's JSON renderer, datetimes written as iso_z, encoded by orjson: the same compact
     UTF-8 bytes as DRF's (U+2028/2029 escaped as DRF does; a float's exponent unpadded, 1e-7
-    where Python writes 1e-07), several times faster on a page of rows. What orjson cannot write natively goes through DRF's encoder (`default`), datetimes
-    and dates included, so every value is written as before; anything orjson refuses (keys
-    that are not strings, integers beyond 64 bits) and indented output fall back to DRF."""
+    where Python writes 1e-07), several times faster on a page of rows. What orjson cannot
+    write natively goes through DRF's encoder (`default`), datetimes and dates included, so
+    every value is written as before; anything orjson refuses (keys that are not strings,
+    integers beyond 64 bits) and indented output fall back to DRF."""
 
     encoder_class = _DRFIsoZJSONEncoder
     _default = staticmethod(_DRFIsoZJSONEncoder().default)

@@ -11,8 +11,8 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from sessions_app.exchange import session_message
 from sessions_app.models import Session
-from sessions_app.services import session_message
 from system.eventlog.services import event_emit
 from tests.agents.conftest import (  # noqa: F401 - fixtures
     fake_anthropic,

@@ -20,7 +20,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from sessions_app import services, timeouts
+from sessions_app import exchange, services, timeouts
 from sessions_app.models import Session
 from sessions_app.sweep import expiry_payload, sessions_sweep, warning_payload
 from system.kernel.exceptions import DomainError
@@ -163,7 +163,7 @@ class SessionLifecycle(RuleBasedStateMachine):
 
     @rule()
     def message(self) -> None:
-        self._try(lambda session: services.session_message(session=session, content="status?"))
+        self._try(lambda session: exchange.session_message(session=session, content="status?"))
 
     @rule(timeout=st.integers(5, 240))
     def patch_timeout(self, timeout: int) -> None:

@@ -125,8 +125,8 @@ def test_message_answers_through_the_runtime_and_updates_context(owner, v1_sessi
 
 
 def test_message_events_follow_the_answer_in_order(owner, v1_session):
-    """The exchange's events (the user's message, the reply, the session update) are written
-    last, after the agent answered, in that order."""
+    """The exchange's events come in order: the user's message (committed before the agent is
+    asked), then the reply and the session update (committed with the answer)."""
     session_id = v1_session()["session_id"]
     created = EventLogEntry.objects.order_by("-event_id").first().event_id
 

@@ -4,7 +4,6 @@ every request (system.kernel.pgbackend), and a dead connection still fails no re
 import psycopg
 import pytest
 from django.db import OperationalError, close_old_connections, connections, transaction
-
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
 
 from system.kernel.pgbackend.base import DatabaseWrapper
@@ -45,9 +44,7 @@ def test_the_settings_select_this_backend_with_health_checks(postgres):
     assert connection.health_check_enabled
 
 
-def test_a_request_on_a_reused_connection_sends_no_health_check(
-    postgres, client_as, health_checks
-):
+def test_a_request_on_a_reused_connection_sends_no_health_check(postgres, client_as, health_checks):
     client = client_as("admin")
     assert request(client).status_code == 200
     backend = connection.connection.info.backend_pid
@@ -85,7 +82,6 @@ def test_an_error_inside_a_transaction_is_not_retried(postgres, client_as):
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [backend])
 
-    with pytest.raises(OperationalError), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+    with pytest.raises(OperationalError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
     connection.close()

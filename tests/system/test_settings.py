@@ -59,7 +59,7 @@ def test_database_url_selects_postgresql_with_persistent_checked_connections(tmp
     )
 
     db = json.loads(result.stdout)
-    # Django's PostgreSQL backend with the health check done on error (tests/system/test_db_backend.py).
+    # Django's PostgreSQL backend, health check on error (tests/system/test_db_backend.py).
     assert db["ENGINE"] == "system.kernel.pgbackend"
     assert (db["HOST"], db["PORT"], db["NAME"], db["USER"]) == (
         "db.internal",
