@@ -18,6 +18,8 @@ class Params:
     warmup: float
     connections: int  # wrk connections (closed loop: each waits for its answer)
     threads: int  # wrk threads
+    writers: int  # concurrent writers: one wrk connection per channel, against one writer
+    peer_sessions: int  # live sessions the peer (--peer) creates for its random-id requests
     # HTTP scenarios
     live_sessions: int  # heartbeat / session reads / session messages pick a random one
     agent_usage_rows: int  # usage-ledger rows behind GET /api/v1/agents/{id}
@@ -59,10 +61,12 @@ class Params:
 FULL = Params(
     mode="full",
     runs=3,
-    duration=10.0,
+    duration=8.0,
     warmup=3.0,
-    connections=16,
-    threads=1,
+    connections=32,
+    threads=2,
+    writers=32,
+    peer_sessions=1_000,
     live_sessions=10_000,
     agent_usage_rows=1_000,
     history_small=1_000,
@@ -87,6 +91,8 @@ QUICK = Params(
     warmup=1.0,
     connections=8,
     threads=1,
+    writers=32,
+    peer_sessions=100,
     live_sessions=100,
     agent_usage_rows=50,
     history_small=100,

@@ -1,4 +1,4 @@
-"""The project's settings with the benchmark's URLconf (the ceiling view mounted)."""
+"""The project's settings with the benchmark's URLconf (the auth-floor view mounted)."""
 
 from config.settings import *  # noqa: F403
 

@@ -1,6 +1,8 @@
 """The stack under test: the Procfile's four processes (api = granian WSGI with one worker per
 core, ws = daphne, worker, beat), each started directly, as a production supervisor starts
-them, on free ports, each writing its output to its own log file.
+them, on free ports, each writing its output to its own log file. Plus `bare`, the bare
+framework ceiling (bench/bare.py): the Procfile's `api` command, word for word, pointed at
+bench/bare_wsgi.py on a port of its own.
 
 Not under honcho (what `make run` uses): honcho relays every output line through two Python
 processes, which at a few hundred requests per second cost about a fifth of a core on a
@@ -27,6 +29,10 @@ from bench.environment import BASE_DIR
 READY_TIMEOUT = 120
 STOP_TIMEOUT = 40
 PROCFILE = BASE_DIR / "Procfile"
+API_APP = "config.wsgi:application"
+BARE_APP = "bench.bare_wsgi:application"
+BARE = "bare"
+BARE_PATH = "/bare"  # bench/bare.py's PATH
 
 
 class StackError(RuntimeError):
@@ -48,10 +54,21 @@ def procfile() -> dict[str, str]:
     return entries
 
 
+def bare_command(api_command: str) -> str:
+    """The Procfile's api command (server, flags, worker count) serving the bare ceiling."""
+    if api_command.count(API_APP) != 1:
+        raise StackError(
+            f"the Procfile's api command does not name {API_APP} once: cannot serve the bare "
+            f"ceiling with the same command ({api_command!r})"
+        )
+    return api_command.replace(API_APP, BARE_APP)
+
+
 class Stack:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.api_port = free_port()
         self.ws_port = free_port()
+        self.bare_port = free_port()
         self.env = {
             **env,
             "PORT": str(self.api_port),
@@ -64,6 +81,15 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.ws_url = f"ws://127.0.0.1:{self.ws_port}/v1/ws"
+        self.bare_url = f"http://127.0.0.1:{self.bare_port}"
+        # The bare ceiling: same variables (WEB_CONCURRENCY, VAR_DIR...), its own port and
+        # settings module.
+        self.bare_env = {
+            **self.env,
+            "PORT": str(self.bare_port),
+            "API_PORT": str(self.bare_port),
+            "DJANGO_SETTINGS_MODULE": "bench.bare_settings",
+        }
 
     @property
     def log_path(self) -> Path:
@@ -87,12 +113,14 @@ class Stack:
             env=self.env,
             check=True,
         )
-        for name, command in procfile().items():
+        commands = {name: (command, self.env) for name, command in procfile().items()}
+        commands[BARE] = (bare_command(commands["api"][0]), self.bare_env)
+        for name, (command, env) in commands.items():
             with (self.log_dir / f"{name}.log").open("wb") as log:
                 self.processes[name] = subprocess.Popen(
                     ["bash", "-c", command],
                     cwd=BASE_DIR,
-                    env=self.env,
+                    env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -114,6 +142,8 @@ class Stack:
     def _ready(self) -> bool:
         try:
             if httpx.get(f"{self.api_url}/readyz", timeout=2).status_code != 200:
+                return False
+            if httpx.get(self.bare_url + BARE_PATH, timeout=2).status_code != 200:
                 return False
         except httpx.HTTPError:
             return False

@@ -1,4 +1,5 @@
-"""The project's URLs plus the benchmark ceiling, for the stack `make bench` starts."""
+"""The project's URLs plus the auth-floor view (bench/ceiling.py), for the stack `make bench`
+starts."""
 
 from django.urls import path
 
