@@ -76,7 +76,9 @@ def channel_create(
         creator = username_member_ref(actor.get_username())
         if creator not in resolved:
             resolved.append(creator)
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (a session's channel): a failure here fails
+    # that transaction as a whole, and the two statements a savepoint costs are saved.
+    with transaction.atomic(savepoint=False):
         channel = Channel.objects.create(
             name=name.strip(),
             type=type,

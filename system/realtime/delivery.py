@@ -32,7 +32,13 @@ from django.db.models import Q
 from system.kernel.exceptions import NotFound
 from system.realtime.access import Access
 from system.realtime.hub import Hub
-from system.realtime.log import LoggedEvent, LogWindow, log_bounds, log_entries, resync_needed
+from system.realtime.log import (
+    LoggedEvent,
+    LogWindow,
+    log_entries,
+    log_head,
+    resync_needed,
+)
 from system.realtime.subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
@@ -123,8 +129,7 @@ class Delivery:
         async with self.turn():
             # Join before reading the head: every event after the head is then heard live.
             await self._join(subscription.group(self.access.principal))
-            _, newest = await database_sync_to_async(log_bounds)()
-            head = self.window.head(newest)
+            head = self.window.head(await database_sync_to_async(log_head)())
             self.window.start_at(head)
             replay, self.resume_pending = self.resume_pending, False
             if not replay:

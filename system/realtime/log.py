@@ -134,6 +134,13 @@ def log_read(
     return safe, after, entries
 
 
+def log_head() -> int:
+    """The log's head, the watermark (0 before the first id): nothing at or below it is still
+    to come, even when no entry is left at or below it (a pruned or emptied log, ids rolled
+    back), so a new subscription starts there, not at the last entry still in the table."""
+    return watermark.read()
+
+
 def log_bounds() -> tuple[int | None, int | None]:
     """The oldest id in the log and its head, the watermark: (None, None) when no entry is at
     or below it (an empty log, as far as a reader may tell). The head may be above the newest
