@@ -14,7 +14,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from system.auth.keycache import key_cache_get, key_cache_put, key_cache_touch
+from system.auth.keycache import key_cache_get, key_cache_put
 from system.kernel.access import unique_or_none
 from system.kernel.permissions import count_failed_authentication
 from system.kernel.principal import api_key_effective_roles
@@ -38,11 +38,10 @@ def split_key(raw: str) -> tuple[str, str] | None:
 
 def _touch(key: ApiKey) -> None:
     """Stamp last_used_at: at most one write a minute per key (and process), not one per
-    request; the cached copy of the key learns the stamp too."""
+    request (a cached key is the instance the cache holds: it keeps the stamp)."""
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_GRANULARITY:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key_cache_touch(key.prefix, now)
         key.last_used_at = now
 
 

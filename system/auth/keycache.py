@@ -32,7 +32,8 @@ def key_cache_clear(*args, **kwargs) -> None:
 
 def key_cache_get(prefix: str, secret_hash: str):
     """(owner, key) as the last verification found them, or None. Shared by the requests of
-    the next second (copying them cost more than the query they save): read-only."""
+    the next second (copying them cost more than the query they save): read-only, but for
+    the key's last_used_at stamp, which every request sharing it may see."""
     entry = _entries.get(prefix)
     if entry is None:
         return None
@@ -53,9 +54,3 @@ def key_cache_put(key: ApiKey, owner, roles: frozenset[str]) -> None:
         if len(_entries) >= _MAX_ENTRIES:
             _entries.clear()
         _entries[key.prefix] = (time.monotonic() + seconds, key.secret_hash, key, owner)
-
-
-def key_cache_touch(prefix: str, now) -> None:
-    entry = _entries.get(prefix)
-    if entry is not None:
-        entry[2].last_used_at = now

@@ -1,7 +1,8 @@
 """Per-minute request counters for the status API's `requests_per_minute` and `error_rate`.
 
-RequestCountersMiddleware increments `371os:reqstats:<minute>` (`requests`, and `errors` for a
-5xx) in one pipelined round trip per request; the status reads the last full minute.
+`371os:reqstats:<minute>` holds `requests` and `errors` (5xx). The rate limiter counts a
+request in its own round trip (system.kernel.ratelimit); RequestCountersMiddleware writes only
+for requests it did not count, and for a 5xx. The status reads the last full minute.
 """
 
 import logging
@@ -9,11 +10,7 @@ import time
 
 import redis
 
-from system.kernel.ratelimit import (
-    REQUEST_STATS_PREFIX,
-    REQUEST_STATS_TTL,
-    WINDOW_SECONDS,
-)
+from system.kernel.ratelimit import REQUEST_STATS_TTL, WINDOW_SECONDS, request_stats_key
 from system.kernel.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -33,7 +30,7 @@ def request_counted(*, status_code: int, counted: bool = False, now: float | Non
     global _last_counter_warning
     if counted and status_code < 500:
         return
-    key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now)}"
+    key = request_stats_key(_minute(time.time() if now is None else now))
     try:
         pipe = get_redis().pipeline(transaction=False)
         if not counted:
@@ -50,7 +47,7 @@ def request_counted(*, status_code: int, counted: bool = False, now: float | Non
 
 def request_rates(*, now: float | None = None) -> tuple[int, float] | None:
     """(requests, 5xx share) of the last full minute; None when Redis cannot be reached."""
-    key = f"{REQUEST_STATS_PREFIX}{_minute(time.time() if now is None else now) - WINDOW_SECONDS}"
+    key = request_stats_key(_minute(time.time() if now is None else now) - WINDOW_SECONDS)
     try:
         requests_raw, errors_raw = get_redis().hmget(key, ["requests", "errors"])
     except redis.RedisError:

@@ -5,9 +5,9 @@ import time
 import pytest
 import time_machine
 
-from system.kernel.ratelimit import WINDOW_SECONDS
+from system.kernel.ratelimit import REQUEST_STATS_PREFIX, WINDOW_SECONDS
 from system.kernel.redis_client import get_redis
-from system.ops.counters import REQUEST_STATS_PREFIX, request_rates
+from system.ops.counters import request_rates
 
 pytestmark = [pytest.mark.embedded, pytest.mark.urls("tests.system_ops.urls")]
 
