@@ -9,7 +9,8 @@ The count lives in Redis, one counter per original message, claimed with INCRBY 
 reply tasks are enqueued: atomic across processes, so concurrent replies that each ask for
 more cannot pass the cap together. A slot claimed for a reply that then does not happen (agent
 stopped, budget spent) is not given back: the cap errs on the side of fewer calls. Without
-Redis no slot can be counted, so no agent is asked (the broker is down then anyway).
+Redis a user's message is still answered (its replies wait in the outbox until the broker is
+back) and agents answering agents wait for the counter (reply_slots_claim).
 """
 
 import logging
@@ -82,17 +83,31 @@ def thread_root_id(message: Message) -> uuid.UUID:
 
 def reply_slots_claim(*, message: Message, wanted: int) -> int:
     """Claim up to `wanted` agent replies from the budget of `message`'s original message;
-    returns how many were granted (0 when the cap is reached or Redis is unreachable)."""
+    returns how many were granted (0 when the cap is reached).
+
+    Without Redis, a user's message (a thread's root) is still granted up to the cap: it
+    opens the count, so nothing was counted before it. Agent messages deeper in the thread
+    are then granted nothing: they find no counter and start it at the cap (`SET NX`), so the
+    whole thread stays within the cap whichever way Redis came and went."""
     if wanted <= 0:
         return 0
     cap = settings.AGENT_REPLY_FANOUT_MAX
+    is_root = message.sender_type != Message.SenderType.AGENT
     key = f"371os:fanout:{thread_root_id(message)}"
     try:
         pipe = get_redis().pipeline(transaction=True)
+        if not is_root:
+            pipe.set(key, cap, nx=True, ex=_TTL_SECONDS)
         pipe.incrby(key, wanted)
         pipe.expire(key, _TTL_SECONDS)
-        claimed = pipe.execute()[0]
+        claimed = pipe.execute()[-2]
     except redis.RedisError as exc:
-        logger.warning("no agent replies to %s: reply counter unavailable (%s)", message.pk, exc)
-        return 0
+        granted = min(wanted, cap) if is_root else 0
+        logger.warning(
+            "reply counter unavailable (%s): %d agent replies to %s",
+            type(exc).__name__,
+            granted,
+            message.pk,
+        )
+        return granted
     return max(0, min(wanted, cap - (claimed - wanted)))

@@ -32,6 +32,7 @@ from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
 from system.kernel.caching import resource_version_bump
 from system.kernel.exceptions import PermissionDeniedError, ValidationFailed
+from system.kernel.outbox import enqueue
 from system.kernel.principal import Principal
 from system.kernel.sockets import sockets_channel_access_changed
 
@@ -339,7 +340,7 @@ def message_replies_request(message: Message) -> None:
 
     agent_ids = agents_to_answer(message)
     for agent_id in agent_ids[: reply_slots_claim(message=message, wanted=len(agent_ids))]:
-        agent_reply.delay_on_commit(str(message.message_id), str(agent_id))
+        enqueue(agent_reply, str(message.message_id), str(agent_id))
 
 
 def message_edit(*, message: Message, content: Any, actor: Principal) -> Message:

@@ -89,7 +89,9 @@ class Meeting(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     started_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)  # when a run took it (at most one)
+    # When the run holding it (at most one) took it or last saved a turn: a lease, see
+    # meeting_claim; a claim older than the lease may be taken over.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

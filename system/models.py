@@ -139,3 +139,21 @@ class SystemTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_type} {self.task_id} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """A Celery task to send, written in the transaction of the change that needs it
+    (system.kernel.outbox). Deleted once the broker has it; until then the outbox sweep
+    sends it again when `due_at` passes, so a broker outage delays work and loses none."""
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "outbox message"
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.task_name}"

@@ -11,6 +11,7 @@ from questflow import akash
 from questflow.models import Deployment
 from questflow.services.ids import unique_id
 from system.kernel.exceptions import DomainError, ValidationFailed
+from system.kernel.outbox import enqueue
 
 
 class DeploymentNotFailed(DomainError):
@@ -37,7 +38,7 @@ def deployment_create(*, body: Any, actor: AbstractBaseUser) -> Deployment:
             backend=settings.AKASH_BACKEND,
             created_by=actor,
         )
-        submit_deployment.delay_on_commit(deployment.deployment_id)
+        enqueue(submit_deployment, deployment.deployment_id)
     return deployment
 
 
@@ -53,7 +54,7 @@ def deployment_resubmit(*, deployment_id: str) -> Deployment:
             raise DeploymentNotFailed(details={"status": deployment.status})
         deployment.status = Deployment.Status.INITIATED
         deployment.save(update_fields=["status", "updated_at"])
-        submit_deployment.delay_on_commit(deployment.deployment_id)
+        enqueue(submit_deployment, deployment.deployment_id)
     return deployment
 
 

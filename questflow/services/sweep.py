@@ -1,17 +1,20 @@
 """The sweep, on beat: nothing QuestFlow runs stays stuck. Work whose task was lost (still
-`pending`/`initiated`, unclaimed past a grace period) is queued again, which is safe because
-every task claims its work first; a run past its time limit is failed with the reason."""
+`pending`/`initiated`, unclaimed past a grace period) or whose run's worker died (claimed on
+a lapsed lease) is queued again, which is safe because every task claims its work first; a
+run past its time limit is failed with the reason, for good."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from questflow.models import Deployment, Meeting, Workflow, WorkflowStep
 from questflow.services.meetings import meeting_finish
 from questflow.services.workflows import step_lease_expired_before, workflow_fail
+from system.kernel.outbox import enqueue
 
 BATCH = 100
 CLAIM_GRACE = timedelta(seconds=60)  # a task queued this long ago and not started was lost
@@ -43,17 +46,17 @@ def questflow_sweep() -> SweepReport:
     for workflow in _maybe_lost(grace=grace, lease=lease)[:BATCH]:
         position = _lost_step(workflow, grace=grace, lease=lease)
         if position is not None:
-            run_workflow_step.delay(str(workflow.workflow_id), position)
+            with transaction.atomic():
+                enqueue(run_workflow_step, str(workflow.workflow_id), position)
             requeued += 1
 
     for meeting in Meeting.objects.filter(status=Meeting.Status.RUNNING, started_at__lt=limit)[
         :BATCH
     ]:
         failed += meeting_finish(meeting=meeting, status=Meeting.Status.FAILED, error=reason)
-    for meeting in Meeting.objects.filter(
-        status=Meeting.Status.RUNNING, claimed_at__isnull=True, started_at__lt=grace
-    )[:BATCH]:
-        run_meeting.delay(meeting.meeting_id, [p["agent_id"] for p in meeting.participants])
+    for meeting in _lost_meetings(grace=grace, lease=lease, limit=limit)[:BATCH]:
+        with transaction.atomic():
+            enqueue(run_meeting, meeting.meeting_id, [p["agent_id"] for p in meeting.participants])
         requeued += 1
 
     failed += Deployment.objects.filter(
@@ -66,9 +69,22 @@ def questflow_sweep() -> SweepReport:
     for deployment_id in Deployment.objects.filter(
         status=Deployment.Status.INITIATED, updated_at__lt=grace
     ).values_list("pk", flat=True)[:BATCH]:
-        submit_deployment.delay(deployment_id)
+        with transaction.atomic():
+            enqueue(submit_deployment, deployment_id)
         requeued += 1
     return SweepReport(requeued=requeued, failed=failed)
+
+
+def _lost_meetings(*, grace: datetime, lease: datetime, limit: datetime) -> QuerySet:
+    """Running meetings no run is on: never claimed past the grace period (the task was
+    lost), or claimed on a lapsed lease (the run's worker died mid-meeting; the task taking
+    it over resumes from the saved transcript). Those past their time limit are failed
+    instead, never re-queued."""
+    return Meeting.objects.filter(
+        Q(claimed_at__isnull=True, started_at__lt=grace) | Q(claimed_at__lt=lease),
+        status=Meeting.Status.RUNNING,
+        started_at__gte=limit,
+    ).order_by("started_at")
 
 
 def _maybe_lost(*, grace: datetime, lease: datetime) -> QuerySet:

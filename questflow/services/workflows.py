@@ -21,6 +21,7 @@ from questflow.templates import StepSpec, template_by_name, workflow_templates
 from system.eventlog.events import EventScope
 from system.eventlog.services import event_emit
 from system.kernel.exceptions import Conflict, NotFound, ValidationFailed
+from system.kernel.outbox import enqueue
 
 WORKFLOW_EVENT = "workflow_update"
 MAX_STEPS = 20
@@ -131,7 +132,7 @@ def workflow_create(
             for i, s in enumerate(specs)
         )
         _emit(workflow)
-        run_workflow_step.delay_on_commit(str(workflow.workflow_id), 0)
+        enqueue(run_workflow_step, str(workflow.workflow_id), 0)
     return workflow
 
 

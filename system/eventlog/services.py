@@ -73,7 +73,7 @@ def event_emit_sql(sql: str, params: dict[str, Any] | list[Any]) -> int:
         (event_id, events.scope_groups(EventScope(agent, channel, session, owner)))
         for event_id, agent, channel, session, owner in rows
     ]
-    transaction.on_commit(lambda: events.publish_many(published))
+    transaction.on_commit(lambda: events.publish_many(published), robust=True)
     return len(rows)
 
 
@@ -109,5 +109,5 @@ def event_emit_many(
         (entry.event_id, events.scope_groups(scope))
         for entry, (_, _, scope) in zip(entries, events_to_emit, strict=True)
     ]
-    transaction.on_commit(lambda: events.publish_many(published))
+    transaction.on_commit(lambda: events.publish_many(published), robust=True)
     return entries

@@ -8,7 +8,12 @@ class KernelConfig(AppConfig):
     verbose_name = "Kernel"
 
     def ready(self) -> None:
+        from celery import signals
+
         from system.kernel import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from system.kernel.outbox import task_started
+
+        signals.task_prerun.connect(task_started, dispatch_uid="system.kernel.outbox")
         from system.kernel.policy import PolicyError, get_policy
 
         try:

@@ -59,7 +59,7 @@ def _bump(resources: tuple[str, ...]) -> None:
 
 def resource_version_bump(*resources: str) -> None:
     """Mark resources changed, when the current transaction commits (at once outside one)."""
-    transaction.on_commit(functools.partial(_bump, resources))
+    transaction.on_commit(functools.partial(_bump, resources), robust=True)
 
 
 def _etag(request: Request, versions: Iterable[str]) -> str:

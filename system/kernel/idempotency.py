@@ -4,10 +4,12 @@ The same key from the same principal within 24 h replays the first response and 
 nothing; the same key with a different body is 422 `idempotency_key_mismatch`; a retry while
 the first request is still running is 409 `idempotency_key_in_use`. The key is claimed in its
 own committed row before the work starts, so concurrent duplicates see each other.
+A claim whose work committed is kept with its response, even if an after-commit hook fails.
 """
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,6 +22,8 @@ from system.kernel.exceptions import Conflict, DomainError, ValidationFailed
 from system.kernel.principal import principal_from_request
 from system.kernel.timefmt import IsoZJSONEncoder
 from system.models import IdempotencyRecord
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -85,20 +89,36 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
         replay = Response(existing.response_body, status=existing.response_status)
         replay["Idempotent-Replayed"] = "true"
         return replay
+    committed = False
+
+    def mark_committed() -> None:
+        nonlocal committed
+        committed = True
+
     try:
         # The work and the stored response commit together: no response is ever lost for
         # work that happened.
         with transaction.atomic():
+            # The first of the transaction's hooks: a later one that raises cannot make a
+            # committed request look failed (and its claim deleted, its work done twice).
+            transaction.on_commit(mark_committed)
             response = handler()
             IdempotencyRecord.objects.filter(owner=owner, key=key).update(
                 response_status=response.status_code,
                 # As the client read it (datetimes as iso_z), so a replay is byte-identical.
                 response_body=json.loads(json.dumps(response.data, cls=IsoZJSONEncoder)),
             )
-    except BaseException:
-        # Failed requests leave no claim: the client may retry with the same key.
-        IdempotencyRecord.objects.filter(owner=owner, key=key).delete()
-        raise
+    except BaseException as exc:
+        if not committed:
+            # Failed requests leave no claim: the client may retry with the same key.
+            IdempotencyRecord.objects.filter(owner=owner, key=key).delete()
+            raise
+        if not isinstance(exc, Exception):
+            raise
+        # The work and its stored response committed: the client gets that response.
+        logger.warning(
+            "a hook after the commit of an idempotent request failed (%s)", type(exc).__name__
+        )
     return response
 
 

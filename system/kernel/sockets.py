@@ -56,7 +56,7 @@ def sockets_channel_access_changed(*, channel_id: uuid.UUID | str) -> None:
 
 
 def _send_on_commit(group: str, message: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: _send(group, message))
+    transaction.on_commit(lambda: _send(group, message), robust=True)
 
 
 def _send(group: str, message: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from system.kernel.idempotency import idempotency_prune
+from system.kernel.outbox import outbox_sweep
 
 
 @shared_task(name="system.ping")
@@ -14,3 +15,9 @@ def ping() -> str:
 @shared_task(name="system.idempotency_prune")
 def prune_idempotency_keys() -> int:
     return idempotency_prune()
+
+
+@shared_task(name="system.outbox_sweep", ignore_result=True)
+def sweep_outbox() -> int:
+    """Send the queued work whose publish after commit failed (system.kernel.outbox)."""
+    return outbox_sweep()

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from agents.runtime import RoutingConfigError, load_routing_config, router_reload
 from system.kernel.exceptions import DomainError, NotFound, ValidationFailed
+from system.kernel.outbox import enqueue
 from system.kernel.policy import PolicyError, policy_parse, policy_reload
 from system.kernel.redis_client import get_redis
 from system.kernel.reload import config_version_bump
@@ -139,7 +140,7 @@ def system_task_create(
         task = SystemTask.objects.create(
             task_type=task_type, parameters=clean, requested_by=requested_by
         )
-        run_system_task.delay_on_commit(str(task.task_id))
+        enqueue(run_system_task, str(task.task_id))
     return task
 
 

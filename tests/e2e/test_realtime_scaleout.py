@@ -9,12 +9,12 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import httpx
-import psutil
 import pytest
 from websockets.asyncio.client import ClientConnection
 
 from messaging.services import channel_create
 from system.models import ApiKey
+from tests.e2e.faults import serving_process, ws_processes
 from tests.e2e.test_realtime import WAIT, next_event, post_message, socket, subscribe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
@@ -22,21 +22,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
 # The bound of the Done-when: a revoked key's socket closes, a removed member stops seeing a
 # private channel, within a second on every ws process (the periodic re-check is 30 s).
 WITHIN = 1.0
-
-
-def daphne_processes(stack) -> list[psutil.Process]:
-    children = psutil.Process(stack.process.pid).children(recursive=True)
-    return [p for p in children if "daphne" in " ".join(p.cmdline()) and "--fd" in p.cmdline()]
-
-
-def serving_process(stack, ws: ClientConnection) -> int:
-    """The pid of the daphne process that accepted this client's connection."""
-    client_port = ws.local_address[1]
-    for process in daphne_processes(stack):
-        for conn in process.net_connections(kind="tcp"):
-            if conn.raddr and conn.raddr.port == client_port:
-                return process.pid
-    raise AssertionError(f"no daphne process holds the connection from port {client_port}")
 
 
 async def api(stack, method: str, path: str, key: str, **kwargs) -> httpx.Response:
@@ -63,9 +48,10 @@ def team(transactional_db, make_user, make_api_key):
 
 
 def test_the_ws_entry_runs_two_daphne_processes_on_one_socket(live_stack):
-    processes = daphne_processes(live_stack)
+    processes = ws_processes(live_stack)
 
     assert len(processes) == 2
+    assert all("daphne" in " ".join(p.cmdline()) for p in processes)
 
 
 async def test_one_event_reaches_a_client_on_each_process_exactly_once(live_stack, team):
