@@ -187,7 +187,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SESSION_SWEEP_SECONDS = env.int("SESSION_SWEEP_SECONDS", default=30)
+# Queued work goes through the outbox (system.kernel.outbox): seconds per broker attempt after
+# commit, then the sweep's cadence, batch and backoff (doubled per attempt) for unsent rows.
+OUTBOX_PUBLISH_TIMEOUT = env.float("OUTBOX_PUBLISH_TIMEOUT", default=0.4)
+OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=10)
+OUTBOX_SWEEP_BATCH = env.int("OUTBOX_SWEEP_BATCH", default=500)
+OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=10)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=300)
+OUTBOX_ACK_SECONDS = env.int("OUTBOX_ACK_SECONDS", default=30)  # published, not yet started
 CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {"task": "system.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "event-log-prune": {"task": "system.event_log_prune", "schedule": timedelta(hours=1)},
     "idempotency-prune": {"task": "system.idempotency_prune", "schedule": timedelta(hours=1)},
     "session-sweep": {
@@ -219,14 +228,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Agents, messaging, sessions, system operations and QuestFlow.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,  # request shapes of their own: a non-blank field has minLength
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     # Channel members and message senders share one choice set: agent | user.
     "ENUM_NAME_OVERRIDES": {"ParticipantTypeEnum": "messaging.models.Message.SenderType"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "system.kernel.schema.add_rate_limit_headers",
+        "system.kernel.schema.postprocess_schema",
     ],
 }
 
@@ -366,6 +375,13 @@ WS_MAX_UNAUTHENTICATED_PER_IP = env.int("WS_MAX_UNAUTHENTICATED_PER_IP", default
 # Newest event-log entries each ws process keeps to fill gaps, and the replay batch size.
 WS_LOG_WINDOW = env.int("WS_LOG_WINDOW", default=10_000)
 WS_REPLAY_BATCH = env.int("WS_REPLAY_BATCH", default=500)
+# Bounds (README, "Watching events live"): resume depth, bytes queued to a client that stopped
+# reading, sockets per principal / address (all ws processes), database threads per process.
+WS_REPLAY_MAX_EVENTS = env.int("WS_REPLAY_MAX_EVENTS", default=10_000)
+WS_SEND_BUFFER_BYTES = env.int("WS_SEND_BUFFER_BYTES", default=4 * 1024 * 1024)
+WS_MAX_SOCKETS_PER_PRINCIPAL = env.int("WS_MAX_SOCKETS_PER_PRINCIPAL", default=1000)
+WS_MAX_SOCKETS_PER_IP = env.int("WS_MAX_SOCKETS_PER_IP", default=2000)
+WS_DB_THREADS = env.int("WS_DB_THREADS", default=4)
 # The Redis pub/sub channel of committed event ids (system.realtime.hub). Pub/sub ignores the
 # DB number, so the name carries REDIS_URL's: deployments sharing a server stay apart.
 _redis_url = urlsplit(REDIS_URL)

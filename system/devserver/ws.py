@@ -1,7 +1,8 @@
 """The `ws` process of `make run`: WS_CONCURRENCY daphne processes on one listening socket.
 
 `python -m system.devserver.ws` binds WS_HOST:WS_PORT once, then starts WS_CONCURRENCY (default:
-the number of cores) `daphne --fd N config.asgi:application` processes that all accept on that
+the number of cores) `daphne --fd N config.asgi:application` processes (daphne with bounds on
+its WebSocket transport: system.devserver.bounded_daphne) that all accept on that
 socket: the pattern daphne documents for process managers (supervisord's `fcgi-program` with
 `--fd 0`, systemd socket activation; README, "Production"). The kernel spreads connections over
 them; each process has its own live-events subscription and reaches the others' sockets
@@ -33,7 +34,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def daphne_command(fd: int) -> list[str]:
-    return [sys.executable, "-m", "daphne", "--fd", str(fd), "config.asgi:application"]
+    """daphne with its WebSocket transport bounded (system.devserver.bounded_daphne: frame size,
+    send buffer, close reasons); it takes daphne's own arguments."""
+    server = "system.devserver.bounded_daphne"
+    return [sys.executable, "-m", server, "--fd", str(fd), "config.asgi:application"]
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:

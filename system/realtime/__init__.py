@@ -4,8 +4,9 @@ resume.
 - `auth`: who is connecting (JWT or API key, from the query, a header or the `auth` command)
   and whether those credentials are still good.
 - `origin`: which browser origins may open a socket.
-- `guard`: limits on unauthenticated sockets per client address (failed authentications,
-  counted like REST's; how many may wait to authenticate), across ws processes.
+- `guard`: limits on sockets per client address and per principal (failed authentications,
+  counted like REST's; how many may wait to authenticate; how many may be open), across ws
+  processes.
 - `access`: which logged events a principal may see (the same rules as the REST API).
 - `subscriptions`: the `subscribe` command's event types and filters, in Python and in SQL.
 - `commands`: `send_message`, through the same checks and service as the REST API.
@@ -16,7 +17,12 @@ resume.
   could not take at once, replay and resume, the ids already sent, its subscriptions and its
   hub groups. It writes each event's JSON (made once per process) through a `send` it is given.
 - `consumer`: the connection itself, a JSON consumer over a `Delivery`: authentication,
-  commands and their rate limit, close codes, error replies.
+  commands and their rate limit, error replies.
+- `frames`: the close codes (which the transport sends, which the consumer), the command
+  rate, and the parsing of a command's envelope.
+- `db`: the database threads every read of a ws process runs on, so that one socket's slow
+  read does not hold up the others.
+- `routing`: the endpoint's paths; any other path is closed with 4404.
 
 Delivery in one paragraph: live events reach a connection through the process's hub (`hub`:
 one Redis pub/sub subscription per ws process, fanned out locally to the connections that

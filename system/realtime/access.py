@@ -21,13 +21,13 @@ import time
 import weakref
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from django.db.models import Q
 
 from messaging.selectors import ChannelAudience, channel_audience
 from sessions_app.selectors import session_visible_to
 from system.kernel.policy import get_policy
 from system.kernel.principal import Principal
+from system.realtime.db import db_call
 from system.realtime.log import LoggedEvent
 
 READ_AGENTS = "agents.read"
@@ -92,7 +92,7 @@ class ChannelDirectory:
         future = asyncio.get_running_loop().create_future()
         self._pending[channel_id] = future
         try:
-            access = await database_sync_to_async(channel_audience)(channel_id=channel_id)
+            access = await db_call(channel_audience)(channel_id=channel_id)
         except asyncio.CancelledError:
             future.cancel()
             raise

@@ -3,7 +3,7 @@
 Credentials come, in this order, from the `token` query parameter (what the spec and browsers
 use), the `Authorization` header (`Bearer <jwt>` or `ApiKey <key>`) or `X-API-KEY` (servers and
 CLIs), or the first message, `{"command": "auth", "token": ...}`. Everything here is synchronous
-ORM code: the consumer calls it through `database_sync_to_async`. The principal is the
+ORM code: the consumer calls it through `system.realtime.db.db_call`. The principal is the
 kernel's, built by the same constructors as a REST request's (system.kernel.principal).
 """
 

@@ -1,6 +1,6 @@
 """State-changing WebSocket commands: the REST API's checks around the same services.
 
-Synchronous (ORM and Redis); the consumer runs them through `database_sync_to_async`.
+Synchronous (ORM and Redis); the consumer runs them through `system.realtime.db.db_call`.
 """
 
 import uuid

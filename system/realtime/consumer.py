@@ -10,11 +10,9 @@ import json
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -31,47 +29,29 @@ from system.realtime.auth import (
 )
 from system.realtime.commands import message_send
 from system.realtime.control import ControlMixin
-from system.realtime.delivery import Delivery
+from system.realtime.db import db_call
+from system.realtime.delivery import Delivery, replay_too_long
+from system.realtime.frames import (
+    CLOSE_POLICY_LIMIT,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHENTICATED,
+    NOT_JSON,
+    NOT_TEXT,
+    CommandRate,
+    command_parse,
+    event_id_parse,
+)
 from system.realtime.guard import GuardMixin
 from system.realtime.hub import hub
 from system.realtime.log import log_bounds, log_window
-from system.realtime.subscriptions import InvalidCommand, subscription_authorize, subscription_parse
+from system.realtime.subscriptions import (
+    InvalidCommand,
+    subscription_authorize,
+    subscription_parse,
+    subscription_resolve,
+)
 
 logger = logging.getLogger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-# More than WS_COMMAND_OVERFLOW_CLOSE commands refused within this many seconds: closed.
-_REFUSAL_WINDOW = 10.0
-_NOT_TEXT = "Commands are JSON text frames."
-_NOT_JSON = "The frame is not valid JSON."
-
-
-class CommandRate:
-    """A connection's commands: a token bucket, and the commands it refused."""
-
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-        self.refused_in_a_row = 0  # for how often to say so
-        self.refusals: deque[float] = deque()  # within _REFUSAL_WINDOW, for closing
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            self.refused_in_a_row = 0
-            return True
-        self.refused_in_a_row += 1
-        self.refusals.append(now)
-        while now - self.refusals[0] > _REFUSAL_WINDOW:
-            self.refusals.popleft()
-        return False
 
 
 def _now() -> str:
@@ -103,7 +83,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closing = True
         self._stop()
-        await self.guard_release()
+        await self.guard_release(self.connection_id)
         await self.control_leave()
         if self.access is not None:
             label = self.access.principal.id
@@ -134,16 +114,18 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
 
     async def _authenticate(self, token: Any) -> None:
         try:
-            principal = await database_sync_to_async(principal_authenticate)(token=token)
+            principal = await db_call(principal_authenticate)(token=token)
         except AuthenticationError as exc:
             logger.info("ws %s refused for %s: %s", self.connection_id, self.guard_ip, exc)
             await self._close(*await self.guard_refusal(CLOSE_UNAUTHENTICATED, str(exc)))
             return
         self._stop()  # the auth deadline
         await self.guard_release()
-        grants = await database_sync_to_async(grants_for)(principal)
+        if not await self.guard_sockets_admit(principal.id, self.connection_id):
+            return  # closed: too many sockets of this principal or address
+        grants = await db_call(grants_for)(principal)
         access = Access(principal, grants, ttl=settings.WS_AUTH_RECHECK_SECONDS)
-        oldest, newest = await database_sync_to_async(log_bounds)()
+        oldest, newest = await db_call(log_bounds)()
         window = log_window(settings.WS_LOG_WINDOW)  # this event loop's, shared
         self.delivery = Delivery(
             send=self.send,  # through ASGI: `send(text)` is `send(text_data=text)`
@@ -166,7 +148,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         raw = query_param(self.scope, "last_event_id")
         if raw is not None:
             try:
-                await self._resume_after(_event_id(raw), (oldest, newest))
+                await self._resume_after(event_id_parse(raw), (oldest, newest))
             except InvalidCommand as exc:
                 await self._error(exc, command="connect")
         self.tasks = [asyncio.create_task(self._housekeeping())]
@@ -188,6 +170,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
                 if now >= due["check"]:
                     due["check"] = now + settings.WS_AUTH_RECHECK_SECONDS
                     await self.recheck()
+                    await self.guard_sockets_renew(self.connection_id)
                 if now >= due["sync"] and not self.closing:
                     due["sync"] = now + settings.WS_SYNC_SECONDS
                     await self.delivery.sync(max_age=settings.WS_SYNC_SECONDS / 2)
@@ -205,13 +188,13 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         the principal's current roles."""
         if self.access is None or self.delivery is None or self.closing:
             return
-        check = database_sync_to_async(principal_check)
+        check = db_call(principal_check)
         try:
             principal = await check(principal=self.access.principal)
         except AuthenticationError as exc:
             await self._close(CLOSE_UNAUTHENTICATED, str(exc))
             return
-        grants = await database_sync_to_async(grants_for)(principal)
+        grants = await db_call(grants_for)(principal)
         access = Access(principal, grants, ttl=settings.WS_AUTH_RECHECK_SECONDS)
         access.directory = self.access.directory
         self.access = access
@@ -233,7 +216,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
             return
         try:
             if not text_data:  # binary, or empty (which the base class would not decode)
-                raise InvalidCommand(_NOT_TEXT if text_data is None else _NOT_JSON)
+                raise InvalidCommand(NOT_TEXT if text_data is None else NOT_JSON)
             await super().receive(text_data=text_data, **kw)
         except InvalidCommand as exc:  # not a command at all: receive_json answers the rest
             if self.access is None:
@@ -246,7 +229,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         try:
             return json.loads(text_data)
         except ValueError:
-            raise InvalidCommand(_NOT_JSON) from None
+            raise InvalidCommand(NOT_JSON) from None
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -256,14 +239,14 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         """A command over the rate: say so (now and then), or close a client that does not
         slow down."""
         if len(self.rate.refusals) > settings.WS_COMMAND_OVERFLOW_CLOSE:
-            await self._close(CLOSE_POLICY_VIOLATION, "Command rate limit exceeded.")
+            await self._close(CLOSE_POLICY_LIMIT, "Command rate limit exceeded.")
         elif self.rate.refused_in_a_row == 1 or self.rate.refused_in_a_row % 10 == 0:
             rate = {"rate_per_second": settings.WS_COMMAND_RATE, "burst": settings.WS_COMMAND_BURST}
             message = "Too many commands; slow down."
             await self._error(DomainError(message, code="rate_limit_exceeded", details=rate))
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        name, command_id = _command(content)  # InvalidCommand: answered by `receive`
+        name, command_id = command_parse(content)  # InvalidCommand: answered by `receive`
         if self.access is None:
             if name != "auth":
                 await self._close(CLOSE_UNAUTHENTICATED, "Authentication required.")
@@ -308,6 +291,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         subscription_id = f"sub-{self.subscription_count}"
         subscription = subscription_parse(subscription_id=subscription_id, command=command)
         await subscription_authorize(subscription, self.access)
+        subscription = await subscription_resolve(subscription)
         confirm = functools.partial(self._reply, "subscribed", subscription.describe(), command_id)
         await self.delivery.subscribe(subscription, confirm=confirm)
 
@@ -324,7 +308,7 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         if missing := [name for name in ("channel_id", "content") if name not in command]:
             details = {name: ["Required."] for name in missing}
             raise InvalidCommand("send_message needs channel_id and content.", details=details)
-        message = await database_sync_to_async(message_send)(
+        message = await db_call(message_send)(
             principal=self.access.principal,
             grants=self.access.grants,
             channel_id=command["channel_id"],
@@ -338,8 +322,8 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         assert self.delivery is not None
         if "last_event_id" not in command:
             raise InvalidCommand(details={"last_event_id": ["Required."]})
-        last_event_id = _event_id(command["last_event_id"])
-        bounds = await database_sync_to_async(log_bounds)()
+        last_event_id = event_id_parse(command["last_event_id"])
+        bounds = await db_call(log_bounds)()
         replayed = await self._resume_after(last_event_id, bounds, command_id)
         if replayed is not None:
             cursor = self.delivery.cursor
@@ -357,6 +341,9 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         if replayed is None:
             data = {"requested_event_id": last_event_id, "oldest_event_id": oldest}
             data["last_event_id"] = self.delivery.cursor
+            too_long = replay_too_long(last_event_id, newest)
+            data["reason"] = "replay_too_long" if too_long else "events_pruned"
+            data["max_replay_events"] = settings.WS_REPLAY_MAX_EVENTS
             await self._reply("resync_required", data, command_id)
         return replayed
 
@@ -375,26 +362,3 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         if command is not None:
             data["command"] = command
         await self._reply("error", data, command_id)
-
-
-def _command(content: Any) -> tuple[str, Any]:
-    """A command's name and its optional `id`; raises InvalidCommand."""
-    if not isinstance(content, dict) or not isinstance(content.get("command"), str):
-        details = {"command": ["Required string."]}
-        raise InvalidCommand('A command is an object with a "command" string.', details=details)
-    command_id = content.get("id")
-    if command_id is not None and not (
-        (isinstance(command_id, str) and len(command_id) <= 128)
-        or (isinstance(command_id, int) and not isinstance(command_id, bool))
-    ):
-        raise InvalidCommand(details={"id": ["A string of at most 128 characters or a number."]})
-    return content["command"], command_id
-
-
-def _event_id(value: Any) -> int:
-    """A last_event_id from a command (a number) or the query string (digits)."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidCommand(details={"last_event_id": ["A non-negative integer event id."]})
-    return value

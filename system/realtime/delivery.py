@@ -25,12 +25,12 @@ import operator
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Q
 
 from system.kernel.exceptions import NotFound
 from system.realtime.access import Access
+from system.realtime.db import db_call
 from system.realtime.hub import Hub
 from system.realtime.log import (
     LoggedEvent,
@@ -49,8 +49,16 @@ SENT_MEMORY = 256
 # How long a subscribe waits for the process's live subscription to Redis before going on
 # without it (the periodic sync then delivers, later).
 HUB_READY_SECONDS = 2.0
+# Events sent in a row before the event loop gets a turn to write them out.
+YIELD_EVERY = 32
 # _scopes() not computed since the subscriptions or the access changed.
 _STALE = object()
+
+
+def replay_too_long(last_event_id: int, newest: int | None) -> bool:
+    """Whether a replay after `last_event_id` could send more than WS_REPLAY_MAX_EVENTS
+    events: told by ids, not counted, so that deciding costs no query."""
+    return (newest or 0) - last_event_id > settings.WS_REPLAY_MAX_EVENTS
 
 
 class SubscriptionNotFound(NotFound):
@@ -96,6 +104,7 @@ class Delivery:
         self._scope_cache: object = _STALE
         self._lock = asyncio.Lock()
         self._queued = 0  # coroutines inside `turn()` waiting for the lock
+        self._unyielded = 0  # events sent since the last turn of the event loop
 
     # --- taking turns ----------------------------------------------------------------------
 
@@ -129,7 +138,7 @@ class Delivery:
         async with self.turn():
             # Join before reading the head: every event after the head is then heard live.
             await self._join(subscription.group(self.access.principal))
-            head = self.window.head(await database_sync_to_async(log_head)())
+            head = self.window.head(await db_call(log_head)())
             self.window.start_at(head)
             replay, self.resume_pending = self.resume_pending, False
             if not replay:
@@ -152,10 +161,13 @@ class Delivery:
         self, last_event_id: int, *, oldest: int | None, newest: int | None
     ) -> int | None:
         """Replay what came after `last_event_id` (`oldest` and `newest` bound the log, read
-        before). Returns how many events went out; None when they may have been pruned, so
-        that the client must reload instead (the cursor is then at `newest`)."""
+        before). Returns how many events went out; None when they may have been pruned, or
+        when more than WS_REPLAY_MAX_EVENTS ids lie after it, so that the client must reload
+        instead (the cursor is then at `newest`)."""
         async with self.turn():
-            if resync_needed(last_event_id=last_event_id, oldest=oldest, newest=newest):
+            if replay_too_long(last_event_id, newest) or resync_needed(
+                last_event_id=last_event_id, oldest=oldest, newest=newest
+            ):
                 self.resume_pending = False
                 self.cursor = max(self.cursor, newest or 0)
                 return None
@@ -271,7 +283,7 @@ class Delivery:
         already_sent = self._already_sent()
         sent = 0
         while self.cursor < until:
-            batch = await database_sync_to_async(log_entries)(
+            batch = await db_call(log_entries)(
                 after=self.cursor, upto=until, where=where, limit=batch_size
             )
             for entry in batch:
@@ -299,6 +311,13 @@ class Delivery:
             self.sent_max = entry.event_id
         # The entry's JSON is made once for every connection of the process.
         await self.send(entry.text())
+        self._unyielded += 1
+        if self._unyielded >= YIELD_EVERY:
+            # Let the server write what was queued: a replay sends without waiting on
+            # anything, and a send buffer filled faster than it can drain would count a
+            # reading client as one that stopped (WS_SEND_BUFFER_BYTES).
+            self._unyielded = 0
+            await asyncio.sleep(0)
 
     def _already_sent(self) -> Container[int]:
         """Ids after the cursor that were sent already: only after a rewinding `resume`

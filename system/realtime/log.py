@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db.models import Max, Min, Q
 
 from system.eventlog import watermark
 from system.kernel.timefmt import IsoZJSONEncoder, iso_z
 from system.models import EventLogEntry
+from system.realtime.db import db_call
 
 _NO_BOUND = 2**63 - 1
 _FIELDS = (
@@ -198,7 +198,7 @@ class LogWindow:
                 return
             if upto is None and time.monotonic() - self._refreshed_at < max_age:
                 return
-            target, start, fetched = await database_sync_to_async(log_read)(
+            target, start, fetched = await db_call(log_read)(
                 after=self.end, upto=upto, span=self.size, limit=self.FETCH
             )
             if start != self.end:
@@ -211,9 +211,7 @@ class LogWindow:
                 if len(fetched) < self.FETCH:
                     break
                 assert self.end is not None
-                fetched = await database_sync_to_async(log_entries)(
-                    after=self.end, upto=target, limit=self.FETCH
-                )
+                fetched = await db_call(log_entries)(after=self.end, upto=target, limit=self.FETCH)
             assert self.end is not None
             # Every id up to the watermark is final: complete up to it, entries or not.
             self.end = max(self.end, target)

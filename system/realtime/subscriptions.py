@@ -1,19 +1,20 @@
 """The `subscribe` command: an event type (or `*`) and a filter, matched in Python against
 live entries and in SQL against the log for replays; the two must agree."""
 
-import re
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.db.models import Q
 
+from agents.selectors import agent_get
 from sessions_app.selectors import session_owned_by
 from system.eventlog.events import FIREHOSE_GROUP
 from system.kernel.exceptions import DomainError, PermissionDeniedError
 from system.kernel.principal import Principal
 from system.realtime.access import Access
+from system.realtime.db import db_call
 from system.realtime.log import LoggedEvent
 
 ANY_EVENT = "*"
@@ -26,9 +27,13 @@ ALIASES = {
 AGENT_EVENTS = frozenset({"agent_status_update", "agent_budget_exceeded"})
 CHANNEL_EVENTS = frozenset({"new_message"})
 SESSION_EVENTS = frozenset({"session_update"})
+# Every event type the platform logs (the services' *_EVENT constants; meetings log
+# workflow_update): a subscription to any other name would never receive anything.
+EVENT_TYPES = AGENT_EVENTS | CHANNEL_EVENTS | SESSION_EVENTS | {"workflow_update"}
 ID_FILTERS = ("agent_id", "channel_id", "session_id")
 FILTERS = (*ID_FILTERS, "status")
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+# Agents may be named where an id is asked for, as in the REST API (agents.selectors.agent_get).
+_AGENT_NAME_MAX = 255
 
 
 class InvalidCommand(DomainError):
@@ -103,8 +108,12 @@ def subscription_parse(*, subscription_id: str, command: dict[str, Any]) -> Subs
             "subscribe needs an event_type.", details={"event_type": ["Required string."]}
         )
     event_type = ALIASES.get(event_type, event_type)
-    if event_type != ANY_EVENT and not _EVENT_TYPE.match(event_type):
-        raise InvalidCommand(details={"event_type": ["An event name, an alias or '*'."]})
+    if event_type != ANY_EVENT and event_type not in EVENT_TYPES:
+        valid = [*sorted(EVENT_TYPES), *ALIASES, ANY_EVENT]
+        raise InvalidCommand(
+            f"Unknown event_type {command['event_type'][:64]!r}; valid: {', '.join(valid)}.",
+            details={"event_type": [f"One of {valid}."], "valid_event_types": valid},
+        )
     raw_filter = command.get("filter") or {}
     if not isinstance(raw_filter, dict):
         raise InvalidCommand(details={"filter": ["Must be an object."]})
@@ -115,11 +124,18 @@ def subscription_parse(*, subscription_id: str, command: dict[str, Any]) -> Subs
         )
     values: dict[str, str] = {}
     for name in ID_FILTERS:
-        if raw_filter.get(name) is not None:
-            try:
-                values[name] = str(uuid.UUID(str(raw_filter[name])))
-            except ValueError:
+        raw = raw_filter.get(name)
+        if raw is None:
+            continue
+        try:
+            values[name] = str(uuid.UUID(str(raw)))
+        except ValueError:
+            if name != "agent_id":
                 raise InvalidCommand(details={f"filter.{name}": ["Must be a UUID."]}) from None
+            if not isinstance(raw, str) or not 1 <= len(raw) <= _AGENT_NAME_MAX:
+                message = f"An agent's UUID or name (1 to {_AGENT_NAME_MAX} characters)."
+                raise InvalidCommand(details={"filter.agent_id": [message]}) from None
+            values[name] = raw  # a name: subscription_resolve makes it the agent's id
     status = raw_filter.get("status")
     if status is not None:
         if not isinstance(status, str) or not 1 <= len(status) <= 64:
@@ -151,7 +167,29 @@ async def subscription_authorize(subscription: Subscription, access: Access) -> 
         subscription.channel_id, fresh=True
     ):
         raise _denied("no access to this channel.", channel_id=subscription.channel_id)
-    if subscription.session_id is not None and not await database_sync_to_async(session_owned_by)(
+    if subscription.session_id is not None and not await db_call(session_owned_by)(
         principal=principal, session_id=uuid.UUID(subscription.session_id)
     ):
         raise _denied("only the session's owner may watch it.", session_id=subscription.session_id)
+
+
+def _agent_id_by_ref(ref: str) -> str:
+    return str(agent_get(ref=ref).agent_id)
+
+
+async def subscription_resolve(subscription: Subscription) -> Subscription:
+    """The subscription with an agent named in its filter given by id (AgentNotFound, a 404,
+    when no agent has that name). Call after subscription_authorize, so that a principal
+    that may not read agents learns nothing about their names."""
+    agent_ref = subscription.agent_id
+    if agent_ref is None or _is_uuid(agent_ref):
+        return subscription
+    return dataclasses.replace(subscription, agent_id=await db_call(_agent_id_by_ref)(agent_ref))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

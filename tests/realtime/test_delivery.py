@@ -97,7 +97,13 @@ async def test_resuming_from_before_the_retention_window_asks_for_a_resync(conne
 
     assert message == {
         "event": "resync_required",
-        "data": {"requested_event_id": old[0], "oldest_event_id": old[2], "last_event_id": old[2]},
+        "data": {
+            "requested_event_id": old[0],
+            "oldest_event_id": old[2],
+            "last_event_id": old[2],
+            "reason": "events_pruned",
+            "max_replay_events": django_settings.WS_REPLAY_MAX_EVENTS,
+        },
     }
 
 

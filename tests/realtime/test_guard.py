@@ -89,7 +89,7 @@ async def test_sockets_past_the_unauthenticated_cap_of_an_address_are_refused(
     code, reason = await (await sockets("10.2.0.1")).closed()
     elsewhere = await sockets("10.2.0.2")
 
-    assert code == 1008
+    assert code == 4008
     assert "unauthenticated" in reason
     assert await waiting[0].nothing_pending()
     assert await elsewhere.nothing_pending()
