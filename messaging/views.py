@@ -1,7 +1,7 @@
 import uuid
 
 from django.db.models import Count
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -28,7 +28,7 @@ from messaging.serializers import (
 from system.kernel.caching import cached_read
 from system.kernel.exceptions import ValidationFailed
 from system.kernel.idempotency import idempotent
-from system.kernel.pagination import PagePagination
+from system.kernel.pagination import PagePagination, limit_param
 from system.kernel.principal import principal_from_request
 from system.kernel.validation import validated
 
@@ -87,7 +87,8 @@ class ChannelViewSet(viewsets.ViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int)],
-        responses={200: ChannelListSerializer},
+        # One page object, not a list of them (drf-spectacular wraps a `list` action's answer).
+        responses={200: extend_schema_serializer(many=False)(ChannelListSerializer)},
     )
     def list(self, request: Request) -> Response:
         pagination = PagePagination(request, items_key="channels")
@@ -175,7 +176,7 @@ class ChannelViewSet(viewsets.ViewSet):
     @cached_read(max_age=20, resources=_messages_resources)
     def _history(self, request: Request, channel_id: str) -> Response:
         channel = self._channel(request, channel_id)
-        limit = PagePagination(request, items_key="messages", default_limit=50, max_limit=200).limit
+        limit = limit_param(request, default=50, max_limit=200)
         before, after = request.query_params.get("before"), request.query_params.get("after")
         if before and after:
             raise ValidationFailed(

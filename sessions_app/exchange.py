@@ -178,7 +178,9 @@ def _record(
         return locked, user_message, None
     locked, context_update, renewal = _context_and_renewal(locked, content=content, now=now)
     message_emit(user_message)
-    session_emit(locked, event="message", context_update=context_update)
+    session_emit(
+        locked, event="message", context_changed=context_update, context_update=context_update
+    )
     return locked, user_message, Exchange(locked, user_message, None, context_update, renewal)
 
 
@@ -208,7 +210,12 @@ def _answer(
         if answer is not None:
             message_emit(answer)
         if locked.status == Session.Status.ACTIVE:
-            session_emit(locked, event="message", context_update=context_update)
+            session_emit(
+                locked,
+                event="message",
+                context_changed=context_update,
+                context_update=context_update,
+            )
     return Exchange(locked, user_message, answer, context_update, renewal)
 
 

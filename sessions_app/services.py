@@ -5,6 +5,7 @@ expired (and its event emitted) in a committed transaction of its own, then the 
 SessionExpired (410) — so the row says `expired` from the first request that notices.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,8 @@ from system.kernel.principal import Principal
 
 SESSION_EVENT = "session_update"
 _CONTEXT_MESSAGES = 20
+# A session's context may hold up to 1 MiB: its events carry what changed, up to this size.
+CONTEXT_EVENT_MAX_BYTES = 4096
 
 
 def session_config(session: Session) -> timeouts.TimeoutConfig:
@@ -67,21 +70,46 @@ def session_scope(session: Session) -> EventScope:
 
 
 def session_event_head(session: Session, *, status: str) -> dict[str, Any]:
-    """The fields every `session_update` event starts with (here and in the sweep's)."""
+    """The fields every `session_update` event starts with (here and in the sweep's, whose
+    expiry and warning change no context: `context` is then `{}`)."""
     return {
         "session_id": session.session_id,
         "agent_id": session.agent_uuid,
         "user_id": session.user_id,
         "status": status,
-        "context": session.context,
+        "context": {},
+        "context_keys": [],
     }
 
 
-def session_emit(session: Session, **extra: Any) -> None:
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def context_digest(context: dict[str, Any]) -> str:
+    """`sha256:<hex>` of the context's canonical JSON (sorted keys, no spaces, UTF-8): equal
+    digests, equal contexts. A client compares it with its copy's to know when to re-read
+    the session (GET), instead of every event carrying the whole context."""
+    return "sha256:" + hashlib.sha256(_canonical(context).encode()).hexdigest()
+
+
+def session_emit(
+    session: Session, *, context_changed: dict[str, Any] | None = None, **extra: Any
+) -> None:
+    """Emit a `session_update`. Its `context` holds only the keys this change set
+    (`context_changed`: the initial context on creation, a message's update), `{}` when they
+    exceed CONTEXT_EVENT_MAX_BYTES (then `context_truncated` is true); `context_keys` names
+    them all the same, and `context_digest` identifies the whole context after the change."""
+    changed = context_changed or {}
+    fits = len(_canonical(changed).encode()) <= CONTEXT_EVENT_MAX_BYTES
     event_emit(
         event_type=SESSION_EVENT,
         data={
             **session_event_head(session, status=session.status),
+            "context": changed if fits else {},
+            "context_keys": sorted(changed),
+            "context_truncated": not fits,
+            "context_digest": context_digest(session.context),
             "expires_at": session.expires_at,
             "timestamp": timezone.now(),
             **extra,
@@ -131,7 +159,7 @@ def session_create(
         _set_config(session, config)
         _set_expiry(session, now)
         session.save()
-        session_emit(session, event="created")
+        session_emit(session, event="created", context_changed=session.context)
     return session
 
 

@@ -48,7 +48,7 @@ WARN_WHERE = (
 _PG_JSON_TIME = "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') || 'Z'"
 _PG_PAYLOAD_COMMON = (
     "'session_id', session_id::text, 'agent_id', agent_uuid::text, 'user_id', user_id, "
-    "'context', context, 'timestamp', %(now_json)s::text"
+    "'context', '{}'::jsonb, 'context_keys', '[]'::jsonb, 'timestamp', %(now_json)s::text"
 )
 PG_EXPIRY_PAYLOAD = (
     f"jsonb_build_object({_PG_PAYLOAD_COMMON}, 'status', 'expired', 'event', 'expired', "
@@ -142,7 +142,7 @@ def _claim(now: datetime, sql_set: str, sql_where: str) -> list[Session]:
         ids = [r[0] if isinstance(r[0], uuid.UUID) else uuid.UUID(r[0]) for r in cursor]
     return list(
         Session.objects.filter(pk__in=ids).only(
-            "session_id", "agent_uuid", "owner_id", "user_id", "context", "expires_at"
+            "session_id", "agent_uuid", "owner_id", "user_id", "expires_at"
         )
     )
 
@@ -157,7 +157,7 @@ def _pg_batch(now: datetime, sql_set: str, sql_where: str, order: str, payload: 
         f"WITH claimed AS (UPDATE {sessions} SET {sql_set} WHERE session_id = ANY(ARRAY("  # noqa: S608
         f"SELECT session_id FROM {sessions} WHERE {sql_where} ORDER BY {order} LIMIT %(limit)s "
         f"FOR UPDATE SKIP LOCKED)) AND {sql_where} "
-        "RETURNING session_id, agent_uuid, owner_id, user_id, context, expires_at) "
+        "RETURNING session_id, agent_uuid, owner_id, user_id, expires_at) "
         f"INSERT INTO {log} (event_type, payload, agent_id, session_id, owner_id, created_at) "
         f"SELECT %(event_type)s, {payload}, agent_uuid, session_id, owner_id, %(created)s "
         "FROM claimed RETURNING event_id, agent_id::text, NULL, session_id::text, owner_id"

@@ -82,8 +82,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status = exc.http_status
         headers.update(exc.headers)
     elif isinstance(exc, drf.APIException):
-        code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "bad_request")
+        # An exception may name its own code and details (system.auth's credential errors).
+        code = getattr(exc, "error_code", None) or next(
+            (c for cls, c in _DRF_CODES if isinstance(exc, cls)), "bad_request"
+        )
         message, details = _message_of(exc)
+        details = getattr(exc, "error_details", None) or details
         if isinstance(exc, drf.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
         if getattr(exc, "auth_header", None):

@@ -1,5 +1,6 @@
 """Request id and access-log middleware: the first and outermost steps of every request."""
 
+import io
 import logging
 import re
 import time
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -78,24 +80,60 @@ def principal_label(request: HttpRequest) -> str:
     return f"{user.get_username()}/key:{prefix}" if prefix else user.get_username()
 
 
+def _too_large() -> HttpResponse:
+    return error_response(
+        "payload_too_large",
+        "The request body is too large.",
+        413,
+        {"max_bytes": settings.MAX_REQUEST_BODY_BYTES},
+    )
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """Up to `limit` + 1 bytes of `stream`: one more than allowed tells "too large" apart."""
+    parts, size = [], 0
+    while size <= limit:
+        part = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+_READ_CHUNK = 64 * 1024
+
+
 class RequestSizeLimitMiddleware:
-    """Bodies over MAX_REQUEST_BODY_BYTES are refused before anything reads them."""
+    """Bodies over MAX_REQUEST_BODY_BYTES are refused (413) before anything reads them.
+
+    A body sent with `Transfer-Encoding: chunked` has no Content-Length, and Django's WSGI
+    request reads such a body as empty (the request bounds its stream by Content-Length). So
+    it is read here, at most one byte past the limit (the limit is enforced while reading, not
+    after buffering it all), and handed on as an ordinary body of known length."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.MAX_REQUEST_BODY_BYTES
+        declared = request.META.get("CONTENT_LENGTH")
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not declared:
+            # WSGI: the server's input stream; ASGI: the body the handler already spooled.
+            stream = request.META.get("wsgi.input") or request._stream
+            body = _read_at_most(stream, limit)
+            if len(body) > limit:
+                return _too_large()
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+            request.META["CONTENT_LENGTH"] = str(len(body))
+            return self.get_response(request)
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            length = int(declared or 0)
         except ValueError:
             length = 0
-        if length > settings.MAX_REQUEST_BODY_BYTES:
-            return error_response(
-                "payload_too_large",
-                "The request body is too large.",
-                413,
-                {"max_bytes": settings.MAX_REQUEST_BODY_BYTES},
-            )
+        if length > limit:
+            return _too_large()
         return self.get_response(request)
 
 

@@ -8,7 +8,7 @@ that raises when its part does not answer; what it returns is passed through as 
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +45,35 @@ def database_ping() -> None:
         conn.close()
 
 
+def database_ping_here(*, timeout: float) -> None:
+    """SELECT 1 on the calling thread's own connection: the one its requests use and keep
+    (CONN_MAX_AGE; under ASGI psycopg's pool), so a probe costs a query, not a connection.
+    A query that has not answered within `timeout` is cancelled from a timer thread
+    (psycopg's `cancel()` and sqlite3's `interrupt()` are made to be called from another
+    thread), which fails the probe; connecting is bounded by the connection's own timeout."""
+    conn = connections["default"]
+    conn.ensure_connection()  # a broken one was replaced at request start (health checks)
+    raw = conn.connection
+    cancel = raw.cancel if conn.vendor == "postgresql" else raw.interrupt
+    answered = threading.Event()
+
+    def stop() -> None:
+        # A cancel that races the answer finds nothing running and has no effect (both
+        # drivers' documented behaviour); checking first makes the race rarer still.
+        if not answered.is_set():
+            cancel()
+
+    timer = threading.Timer(timeout, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        answered.set()
+        timer.cancel()
+
+
 def redis_ping(url: str, *, timeout: float) -> None:
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
@@ -63,13 +92,9 @@ def _timed(name: str, probe: Callable[[], Any]) -> ProbeResult:
     return ProbeResult(name, not error, latency_ms, error, value)
 
 
-def probes_run(
-    probes: Mapping[str, Callable[[], Any]], *, timeout: float
+def _collect(
+    futures: Mapping[str, Future], *, started: float, timeout: float
 ) -> dict[str, ProbeResult]:
-    """Run every probe concurrently; together they have `timeout` seconds to answer, and one
-    that has not answered by then is reported as failed (its thread finishes on its own)."""
-    started = time.perf_counter()
-    futures = {name: _executor.submit(_timed, name, probe) for name, probe in probes.items()}
     results: dict[str, ProbeResult] = {}
     for name, future in futures.items():
         remaining = max(0.0, timeout - (time.perf_counter() - started))
@@ -80,6 +105,16 @@ def probes_run(
                 name, False, round(timeout * 1000, 1), f"no answer within {timeout:g}s"
             )
     return results
+
+
+def probes_run(
+    probes: Mapping[str, Callable[[], Any]], *, timeout: float
+) -> dict[str, ProbeResult]:
+    """Run every probe concurrently; together they have `timeout` seconds to answer, and one
+    that has not answered by then is reported as failed (its thread finishes on its own)."""
+    started = time.perf_counter()
+    futures = {name: _executor.submit(_timed, name, probe) for name, probe in probes.items()}
+    return _collect(futures, started=started, timeout=timeout)
 
 
 _readiness_lock = threading.Lock()
@@ -93,7 +128,9 @@ def readiness_cache_clear() -> None:
 
 
 def readiness_probes_run(timeout: float = 1.0) -> list[ProbeResult]:
-    """Probe the database and Redis concurrently; each has `timeout` seconds to answer.
+    """Probe the database and Redis concurrently; each has `timeout` seconds to answer. The
+    database is probed on the calling thread's connection (`database_ping_here`), Redis with
+    the shared client, in a pool thread meanwhile: no probe opens a connection.
 
     A result is reused for READINESS_CACHE_SECONDS (1 s): load balancers and a burst of
     callers cost one probe per second per process, the others waiting on the lock for it."""
@@ -102,7 +139,10 @@ def readiness_probes_run(timeout: float = 1.0) -> list[ProbeResult]:
     with _readiness_lock:
         if _readiness_last is not None and time.monotonic() - _readiness_last[0] < max_age:
             return _readiness_last[1]
-        checks = {"database": database_ping, "redis": lambda: get_redis().ping()}
-        results = list(probes_run(checks, timeout=timeout).values())
+        started = time.perf_counter()
+        redis_probe = _executor.submit(_timed, "redis", lambda: get_redis().ping())
+        database = _timed("database", lambda: database_ping_here(timeout=timeout))
+        redis_result = _collect({"redis": redis_probe}, started=started, timeout=timeout)
+        results = [database, *redis_result.values()]
         _readiness_last = (time.monotonic(), results)
         return results

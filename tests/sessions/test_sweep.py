@@ -255,6 +255,8 @@ def test_sweep_events_carry_the_documented_payloads(make_session, fraction):
     assert expiry.payload == _as_logged(expiry_payload(expiring, moment))
     assert warning.payload == _as_logged(warning_payload(warned, moment))
     assert warning.payload["time_remaining_ms"] == 241_000 + fraction // 2 // 1000
+    # Expiry and warning change no context: the events do not copy it (it may be 1 MiB).
+    assert (expiry.payload["context"], expiry.payload["context_keys"]) == ({}, [])
     assert (expiry.event_type, expiry.agent_id, expiry.owner_id) == (
         "session_update",
         expiring.agent_uuid,

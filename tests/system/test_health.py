@@ -5,6 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from system.devserver.embedded_redis import free_port
@@ -120,7 +121,10 @@ def _readyz_burst(size: int) -> list[int]:
 
     def ready(_: int) -> int:
         start.wait()
-        return Client().get("/readyz").status_code
+        try:
+            return Client().get("/readyz").status_code
+        finally:
+            connections.close_all()
 
     with ThreadPoolExecutor(max_workers=size) as pool:
         return list(pool.map(ready, range(size)))
@@ -129,8 +133,8 @@ def _readyz_burst(size: int) -> list[int]:
 @pytest.mark.django_db
 def test_concurrent_readyz_calls_share_one_probe(monkeypatch):
     probed = []
-    database_ping = probes.database_ping
-    monkeypatch.setattr(probes, "database_ping", lambda: probed.append(1) or database_ping())
+    ping = probes.database_ping_here
+    monkeypatch.setattr(probes, "database_ping_here", lambda **kw: probed.append(1) or ping(**kw))
 
     statuses = _readyz_burst(20)
 

@@ -76,7 +76,7 @@ def test_expired_access_token_is_rejected(api_client, admin_user):
         response = bearer(api_client, access)
 
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "invalid_token"
+    assert response.json()["error"]["code"] == "token_expired"
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 

@@ -36,12 +36,6 @@ def test_a_page_that_is_not_an_integer_is_a_400_naming_it(client_as):
     assert error["details"] == {"page": ["Must be an integer."]}
 
 
-def test_a_page_below_one_is_the_first_and_a_limit_below_one_is_one():
-    pagination = PagePagination(request_with(page="-3", limit="0"), items_key="groups")
-
-    assert (pagination.page, pagination.limit) == (1, 1)
-
-
 @pytest.mark.django_db
 def test_the_last_page_holds_the_remainder_and_the_envelope_counts_them_all():
     Group.objects.bulk_create(Group(name=f"group-{i}") for i in range(5))
