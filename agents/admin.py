@@ -56,10 +56,16 @@ class AgentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["model"].help_text += f" ({', '.join(get_router().aliases())})"
         self.fields["system_prompt"].required = False
-        config = self.instance.config if self.instance.pk else settings.DEFAULT_AGENT_CONFIG
+        # A new agent already has its UUID (the field's default), so "is it new" is Django's
+        # own adding flag, never `pk`: the add form must let staff choose the type.
+        adding = self.instance._state.adding
+        config = settings.DEFAULT_AGENT_CONFIG if adding else self.instance.config
         for field in _CONFIG_FIELDS:
             self.fields[field].initial = config.get(field)
-        if self.instance.pk:
+        if adding:
+            self.fields["skills_text"].help_text += "; empty: the type's default skills"
+            self.fields["system_prompt"].help_text = "Empty: the type's persona"
+        else:
             self.fields["skills_text"].initial = ", ".join(self.instance.skills)
             self.fields["type"].disabled = True
 
@@ -68,7 +74,7 @@ class AgentForm(forms.ModelForm):
         if self.errors:
             return cleaned
         data = self.service_data()
-        if not self.instance.pk:
+        if self.instance._state.adding:
             data["type"] = cleaned["type"]
         try:
             validate_agent_fields(data, base_config=dict(settings.DEFAULT_AGENT_CONFIG))
@@ -91,7 +97,7 @@ class AgentForm(forms.ModelForm):
             "config": config,
             "system_prompt": data.get("system_prompt") or "",
         }
-        if data.get("skills_text", "").strip() or self.instance.pk:
+        if data.get("skills_text", "").strip() or not self.instance._state.adding:
             result["skills"] = [
                 s.strip() for s in data.get("skills_text", "").split(",") if s.strip()
             ]
@@ -119,7 +125,7 @@ class AgentAdmin(admin.ModelAdmin):
 
     @admin.display(description="usage (latest calls)")
     def usage(self, agent: Agent) -> str:
-        if not agent.pk:
+        if agent._state.adding:
             return "-"
         ledger = UsageRecord.objects.filter(agent=agent)
         totals = ledger.aggregate(
@@ -131,7 +137,7 @@ class AgentAdmin(admin.ModelAdmin):
         )
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -140,7 +146,9 @@ class AgentAdmin(admin.ModelAdmin):
                     r.prompt_tokens,
                     r.completion_tokens,
                     r.cost_usd,
-                    r.latency_ms,
+                    # Formatted here: format_html escapes every argument to a string first,
+                    # so a format spec such as {:.0f} in the template raises on it.
+                    f"{r.latency_ms:.0f}",
                     "ok" if r.success else r.error_code,
                 )
                 for r in ledger[:_USAGE_ROWS_SHOWN]
@@ -154,7 +162,8 @@ class AgentAdmin(admin.ModelAdmin):
             totals["failed"],
             totals["prompt"] or 0,
             totals["completion"] or 0,
-            totals["cost"] or 0,
+            # As the rows show it: PostgreSQL's SUM keeps the scale, SQLite's drops it.
+            f"{totals['cost'] or 0:.8f}",
             rows,
         )
 

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from agents import selectors, services
 from agents.filters import AgentFilter
 from agents.models import Agent
+from agents.roster import AGENT_TYPES
 from agents.serializers import (
     AgentCreatedSerializer,
     AgentCreateInputSerializer,
@@ -30,7 +31,7 @@ _DEPRECATED = Deprecation(deprecated_at=datetime(2026, 11, 1, tzinfo=UTC))
 
 _LIST_PARAMETERS = [
     OpenApiParameter("status", str, enum=[s.value for s in Agent.Status]),
-    OpenApiParameter("type", str),
+    OpenApiParameter("type", str, enum=list(AGENT_TYPES)),
     *PAGE_PARAMETERS,
 ]
 
@@ -68,7 +69,11 @@ class AgentViewSet(DeprecationMixin, viewsets.ViewSet):
         )
         return pagination.response(AgentSummarySerializer(rows, many=True).data)
 
-    @extend_schema(parameters=_LIST_PARAMETERS, responses={200: AgentListSerializer})
+    # One page object, not a list of them (drf-spectacular wraps a `list` action's answer).
+    @extend_schema(
+        parameters=_LIST_PARAMETERS,
+        responses={200: extend_schema_serializer(many=False)(AgentListSerializer)},
+    )
     @cached_read(max_age=30, resources=_list_resources)
     def list(self, request: Request) -> Response:
         filterset = AgentFilter(request.query_params, queryset=Agent.objects.all())

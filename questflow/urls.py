@@ -5,6 +5,11 @@ from questflow import views
 urlpatterns = [
     path("api/workflows", views.WorkflowCreateView.as_view(), name="workflows"),
     path("api/workflows/status", views.WorkflowStatusView.as_view(), name="workflows-status"),
+    path(
+        "api/workflows/templates",
+        views.WorkflowTemplateListView.as_view(),
+        name="workflow-templates",
+    ),
     path("api/workflows/<str:workflow_id>", views.WorkflowDetailView.as_view(), name="workflow"),
     path(
         "api/workflows/<str:workflow_id>/cancel",

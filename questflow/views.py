@@ -10,21 +10,56 @@ import uuid
 from typing import Any, TypeVar
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from questflow import services
 from questflow.models import Deployment, Meeting, Workflow
-from questflow.tasks import run_meeting
+from questflow.request_schemas import (
+    DEPLOY_CONFIG_KEYS,
+    DEPLOY_SCHEMA,
+    MEETING_SCHEMA,
+    workflow_create_schema,
+)
+from questflow.templates import workflow_templates
 from system.kernel.access import get_visible_or_404, visible_to
 from system.kernel.exceptions import NotFound, ValidationFailed
 from system.kernel.pagination import PagePagination
 from system.kernel.principal import principal_from_request
+from system.kernel.schema_fields import storable_json
 from system.kernel.timefmt import iso_z, iso_z_or_none
 
 ModelT = TypeVar("ModelT", bound=models.Model)
+_JSON = "application/json"
+_TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+
+
+def _body_object(request: Request, *, stored: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The request's JSON object (no body: {}); else a 400. Text holding a NUL character in
+    the `stored` fields, which PostgreSQL cannot store, is refused too."""
+    body = request.data
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    for field in stored:
+        value = body.get(field)
+        if field == "steps" and isinstance(value, list):  # a step's other keys are not kept
+            value = [[s.get("agent"), s.get("instruction")] for s in value if isinstance(s, dict)]
+        if _holds_nul(value):
+            raise ValidationFailed(details={field: ["Text may not contain NUL characters."]})
+    return body
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _found(model: type[ModelT], pk: str, not_found: NotFound) -> ModelT:
@@ -83,17 +118,42 @@ def _workflow(request: Request, workflow_id: str) -> Workflow:
 class WorkflowCreateView(APIView):
     policy_action = "workflows.create"
 
-    @extend_schema(request=dict, responses={202: dict})
+    @extend_schema(request={_JSON: workflow_create_schema()}, responses={202: dict})
     def post(self, request: Request) -> Response:
-        body = request.data if isinstance(request.data, dict) else {}
+        body = _body_object(request, stored=("template", "steps", "name"))
         workflow = services.workflow_create(
             template=body.get("template"),
             steps=body.get("steps"),
             name=body.get("name"),
-            input=body.get("input"),
+            input=storable_json(body.get("input")),
             actor=request.user,
         )
         return Response(_workflow_body(workflow), status=202)
+
+
+class WorkflowTemplateListView(APIView):
+    """The templates `POST /api/workflows` accepts by key or name, each with its steps."""
+
+    policy_action = "workflows.templates.read"
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "templates": [
+                    {
+                        "key": t.key,
+                        "name": t.name,
+                        "description": t.description,
+                        "steps": [
+                            {"position": i, "agent": s.agent, "instruction": s.instruction}
+                            for i, s in enumerate(t.steps)
+                        ],
+                    }
+                    for t in workflow_templates().values()
+                ]
+            }
+        )
 
 
 class WorkflowStatusView(APIView):
@@ -101,7 +161,21 @@ class WorkflowStatusView(APIView):
 
     policy_action = "workflows.status.read"
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "ActiveWorkflow",
+                {
+                    "id": serializers.UUIDField(),
+                    "name": serializers.CharField(),
+                    "status": serializers.CharField(),
+                    "progress": serializers.IntegerField(),
+                    "startTime": serializers.DateTimeField(),
+                },
+                many=True,
+            )
+        }
+    )
     def get(self, request: Request) -> Response:
         active = Workflow.objects.filter(status__in=Workflow.ACTIVE).order_by("created_at")[:500]
         return Response(
@@ -156,21 +230,29 @@ class MeetingView(APIView):
     policy_action = "csuite.meetings.create"
 
     @extend_schema(
-        request=dict,
+        request={_JSON: MEETING_SCHEMA},
         responses={200: dict, 202: dict},
         parameters=[OpenApiParameter("async", bool, description="run on the worker; 202 at once")],
     )
     def post(self, request: Request) -> Response:
-        body = request.data if isinstance(request.data, dict) else {}
+        body = _body_object(request, stored=("participants", "agenda", "topic"))
+        flag = request.query_params.get("async", "").lower()
+        if flag not in _TRUE + _FALSE:
+            raise ValidationFailed(details={"async": ["true or false."]})
+        queue = flag in _TRUE
         meeting, agents = services.meeting_prepare(
             participants=body.get("participants"),
             agenda=body.get("agenda"),
             topic=body.get("topic"),
             actor=request.user,
+            queue=queue,
         )
-        if request.query_params.get("async", "").lower() in ("1", "true", "yes"):
-            run_meeting.delay(meeting.meeting_id, [str(a.agent_id) for a in agents])
-            return Response({"meetingId": meeting.meeting_id, "status": "running"}, status=202)
+        if queue:
+            return Response(
+                {"meetingId": meeting.meeting_id, "status": "running"},
+                status=202,
+                headers={"Location": f"/api/agents/csuite/meetings/{meeting.meeting_id}"},
+            )
         meeting = services.meeting_run(meeting=meeting, agents=agents)
         return Response(_meeting_body(meeting))
 
@@ -215,10 +297,20 @@ def _deployment_body(deployment: Deployment) -> dict[str, Any]:
 class DeploymentListCreateView(APIView):
     policy_actions = {"post": "deployments.create", "get": "deployments.read"}
 
-    @extend_schema(request=dict, responses={200: dict})
+    @extend_schema(request={_JSON: DEPLOY_SCHEMA}, responses={200: dict})
     def post(self, request: Request) -> Response:
         try:
-            deployment = services.deployment_create(body=request.data, actor=request.user)
+            body = _body_object(request)
+            config = body.get("config")
+            unknown = (
+                sorted(set(config) - set(DEPLOY_CONFIG_KEYS)) if isinstance(config, dict) else []
+            )
+            if unknown:
+                raise ValidationFailed(
+                    "The deployment configuration is invalid.",
+                    details={f"config.{key}": ["Unknown setting."] for key in unknown},
+                )
+            deployment = services.deployment_create(body=body, actor=request.user)
         except ValidationFailed as exc:
             return Response(
                 {

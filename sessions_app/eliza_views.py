@@ -12,9 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -138,7 +138,20 @@ class ElizaSessionViewSet(SessionRoutesMixin, viewsets.ViewSet):
             }
         )
 
-    @extend_schema(request=dict, responses={201: dict})
+    @extend_schema(
+        request=inline_serializer(
+            "ElizaSessionCreateRequest",
+            fields={
+                "agentId": serializers.UUIDField(help_text="A running agent's id."),
+                "userId": serializers.UUIDField(),
+                "metadata": serializers.DictField(required=False),
+                "timeoutConfig": serializers.DictField(
+                    required=False, help_text="timeoutMinutes, autoRenew, maxDurationMinutes, ..."
+                ),
+            },
+        ),
+        responses={201: dict},
+    )
     def create(self, request: Request) -> Response:
         body = self._body(request)
         missing = [f for f in ("agentId", "userId") if not body.get(f)]

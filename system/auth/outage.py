@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.utils import timezone
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework_simplejwt.models import TokenUser
 
 from system.auth.authentication import (
@@ -108,24 +107,3 @@ class OutageTolerantBearerAuthentication(BearerAuthentication):
             return super().get_user(validated_token)
         except DatabaseError:
             return TokenUser(validated_token)
-
-
-class _OutageTolerantApiKeyScheme(OpenApiAuthenticationExtension):
-    """The same security scheme as every other view (system.schema defines the component):
-    refer to it rather than define a second one."""
-
-    target_class = OutageTolerantApiKeyAuthentication
-    name: list[str] = []
-
-    def get_security_requirement(self, auto_schema: Any) -> dict[str, list]:
-        return {"ApiKeyAuth": []}
-
-    def get_security_definition(self, auto_schema: Any) -> list:
-        return []
-
-
-class _OutageTolerantBearerScheme(_OutageTolerantApiKeyScheme):
-    target_class = OutageTolerantBearerAuthentication
-
-    def get_security_requirement(self, auto_schema: Any) -> dict[str, list]:
-        return {"BearerAuth": []}

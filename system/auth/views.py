@@ -33,7 +33,13 @@ class _TokenView(APIView):
 class TokenObtainView(_TokenView):
     policy_action = "auth.token.obtain"
 
-    @extend_schema(request=TokenObtainInputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        request=TokenObtainInputSerializer,
+        responses={200: TokenPairSerializer},
+        description="Exchange a username and password for an access token (send it as "
+        "`Authorization: Bearer <access>`) and a refresh token. Attempts are counted per "
+        "address and per username: past the limit, 429 with Retry-After.",
+    )
     def post(self, request: Request) -> Response:
         data = validated(TokenObtainInputSerializer, request.data)
         count_login_attempt(request, username=data["username"])  # 429 past the limits
@@ -46,7 +52,12 @@ class TokenObtainView(_TokenView):
 class TokenRefreshView(_TokenView):
     policy_action = "auth.token.refresh"
 
-    @extend_schema(request=TokenRefreshInputSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        request=TokenRefreshInputSerializer,
+        responses={200: TokenPairSerializer},
+        description="A new pair for a refresh token; the old refresh token is revoked "
+        "(rotation), so each one works once.",
+    )
     def post(self, request: Request) -> Response:
         data = validated(TokenRefreshInputSerializer, request.data)
         return Response(services.token_refresh(refresh=data["refresh"]))
@@ -55,7 +66,11 @@ class TokenRefreshView(_TokenView):
 class TokenRevokeView(_TokenView):
     policy_action = "auth.token.revoke"
 
-    @extend_schema(request=TokenRefreshInputSerializer, responses={200: TokenRevokedSerializer})
+    @extend_schema(
+        request=TokenRefreshInputSerializer,
+        responses={200: TokenRevokedSerializer},
+        description="Log out: the refresh token can no longer be used.",
+    )
     def post(self, request: Request) -> Response:
         data = validated(TokenRefreshInputSerializer, request.data)
         services.token_revoke(refresh=data["refresh"])
@@ -71,6 +86,7 @@ class ApiKeyListCreateView(APIView):
             OpenApiParameter("limit", int, description="page size, at most 100"),
         ],
         responses={200: ApiKeyListSerializer},
+        description="Every API key, newest first, revoked ones included; never a secret.",
     )
     def get(self, request: Request) -> Response:
         pagination = PagePagination(request, items_key="api_keys")
@@ -79,7 +95,12 @@ class ApiKeyListCreateView(APIView):
         )
         return pagination.response(ApiKeySerializer(rows, many=True).data)
 
-    @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(
+        request=ApiKeyCreateInputSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+        description="A new key with the given roles, acting for `owner` or as a principal of "
+        "its own. The answer carries the full key once: it is stored only as a hash.",
+    )
     def post(self, request: Request) -> Response:
         data = validated(ApiKeyCreateInputSerializer, request.data)
         owner = data.get("owner")
@@ -99,7 +120,11 @@ class ApiKeyListCreateView(APIView):
 class ApiKeyRevokeView(APIView):
     policy_action = "auth.api_keys.revoke"
 
-    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @extend_schema(
+        request=None,
+        responses={200: ApiKeySerializer},
+        description="Revoke a key: every request and WebSocket using it is refused from now on.",
+    )
     def post(self, request: Request, key_id: int) -> Response:
         api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=key_id)
         return Response(ApiKeySerializer(services.api_key_revoke(api_key=api_key)).data)

@@ -1,10 +1,10 @@
 """GET /api/v1/system/events: the event log read as the platform's audit log.
 
 Readable by admin and system_monitor (`system.events.read`). Keyset pages by event id:
-`after` (or its alias `since_id`) reads forward, oldest first, and the answer's `next_after`
-is where to continue (a tail: poll with it); `before`, or no cursor, reads backward, newest
-first, and `next_before` continues while `has_more`. Both bounds together read the range
-between them, oldest first. Filters: `event_type` (comma-separated), `since`/`until`
+`after` (or its undocumented alias `since_id`) reads forward, oldest first, and the answer's
+`next_after` is where to continue (a tail: poll with it); `before`, or no cursor, reads
+backward, newest first, and `next_before` continues while `has_more`. Both bounds together
+read the range between them, oldest first. Filters: `event_type` (comma-separated), `since`/`until`
 (ISO 8601, on the entry's time), `agent_id`, `channel_id`, `session_id`.
 
 Every page stops at the log's watermark (system.eventlog.watermark): an entry whose writer
@@ -55,9 +55,11 @@ PRIVATE_KEYS = frozenset(
 )
 
 
-class EventLogQuerySerializer(serializers.Serializer):
+class EventLogQueryDocSerializer(serializers.Serializer):
+    """The documented query parameters: `since_id`, `after`'s undocumented alias, is left out,
+    since OpenAPI cannot say that the two exclude each other."""
+
     after = serializers.IntegerField(required=False, min_value=0)
-    since_id = serializers.IntegerField(required=False, min_value=0, help_text="Alias of after.")
     before = serializers.IntegerField(required=False, min_value=1)
     limit = serializers.IntegerField(
         required=False, min_value=1, default=DEFAULT_LIMIT, help_text="At most 200."
@@ -68,6 +70,10 @@ class EventLogQuerySerializer(serializers.Serializer):
     agent_id = serializers.UUIDField(required=False)
     channel_id = serializers.UUIDField(required=False)
     session_id = serializers.UUIDField(required=False)
+
+
+class EventLogQuerySerializer(EventLogQueryDocSerializer):
+    since_id = serializers.IntegerField(required=False, min_value=0, help_text="Alias of after.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "after" in attrs and "since_id" in attrs and attrs["after"] != attrs["since_id"]:
@@ -156,7 +162,7 @@ class SystemEventListView(APIView):
     policy_action = "system.events.read"
 
     @extend_schema(
-        parameters=[EventLogQuerySerializer],
+        parameters=[EventLogQueryDocSerializer],
         responses={200: EventLogPageSerializer},
         operation_id="v1_system_events_list",
     )

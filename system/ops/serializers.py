@@ -1,10 +1,14 @@
 """The bodies of the system operations API, for validation and the OpenAPI description."""
 
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.serializers import DefaultAgentConfigSerializer
 from system.models import SystemTask
-from system.ops.system_tasks import TASK_FIELDS, TASK_TYPES
+from system.ops.system_tasks import CACHE_AREAS, TASK_FIELDS, TASK_TYPES
 
 _STATES = "operational | degraded | unavailable"
 
@@ -78,13 +82,57 @@ class SystemConfigSerializer(serializers.Serializer):
     session_defaults = SessionDefaultsSerializer()
 
 
+# Documented as the choice it is; validated as text, so that an unknown type is the 400
+# `invalid_task_type` listing the valid ones (system.ops.system_tasks).
+# (Inside allOf: drf-spectacular's enum hook would merge it with the model's task_type enum.)
+@extend_schema_field({"allOf": [{"type": "string", "enum": list(TASK_TYPES)}]})
+class _TaskTypeField(serializers.CharField):
+    pass
+
+
 class SystemTaskCreateInputSerializer(serializers.Serializer):
-    task_type = serializers.CharField(max_length=64, help_text=" | ".join(TASK_TYPES))
+    task_type = _TaskTypeField(max_length=64)
     parameters = serializers.DictField(
         required=False,
         default=dict,
         help_text='clear_cache: {"area": "all" | "cache" | "responses"}; others: {}.',
     )
+
+
+def _one_of(values: list[str]) -> dict[str, str]:
+    # A pattern, not an enum: drf-spectacular's enum hook would turn each branch's subset into
+    # one shared component of the same name.
+    return {"type": "string", "pattern": f"^({'|'.join(values)})$"}
+
+
+class _SystemTaskCreateInputExtension(OpenApiSerializerExtension):
+    """The serializer's schema, plus the parameters each task type takes."""
+
+    target_class = SystemTaskCreateInputSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        clear_cache = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"area": {"type": "string", "enum": list(CACHE_AREAS)}},
+        }
+        others = [t for t in TASK_TYPES if t != SystemTask.Type.CLEAR_CACHE]
+        schema["oneOf"] = [
+            {
+                "properties": {
+                    "task_type": _one_of([SystemTask.Type.CLEAR_CACHE.value]),
+                    "parameters": clear_cache,
+                }
+            },
+            {
+                "properties": {
+                    "task_type": _one_of(others),
+                    "parameters": {"type": "object", "maxProperties": 0},
+                }
+            },
+        ]
+        return schema
 
 
 class SystemTaskQueuedSerializer(serializers.ModelSerializer):

@@ -75,7 +75,10 @@ class SystemStatusView(APIView):
 class SystemConfigView(APIView):
     policy_action = "system.config.read"
 
-    @extend_schema(responses={200: SystemConfigSerializer})
+    @extend_schema(
+        responses={200: SystemConfigSerializer},
+        description="Limits, timeouts, rate limits and feature switches in force; no secrets.",
+    )
     def get(self, request: Request) -> Response:
         return Response(system_config())
 
@@ -87,6 +90,7 @@ class SystemTaskListCreateView(APIView):
         parameters=PAGE_PARAMETERS,
         responses={200: SystemTaskListSerializer},
         operation_id="v1_system_tasks_list",
+        description="System tasks, newest first, with their state and result.",
     )
     def get(self, request: Request) -> Response:
         pagination = PagePagination(request, items_key="tasks")
@@ -94,7 +98,11 @@ class SystemTaskListCreateView(APIView):
         return pagination.response(SystemTaskSerializer(rows, many=True).data)
 
     @extend_schema(
-        request=SystemTaskCreateInputSerializer, responses={202: SystemTaskQueuedSerializer}
+        request=SystemTaskCreateInputSerializer,
+        responses={202: SystemTaskQueuedSerializer},
+        description="Queue a system task (backup, cache clearing, cleanup, ...) for the worker; "
+        "poll `GET /api/v1/system/tasks/{task_id}` for its result. Send `Idempotency-Key` to "
+        "make a retry safe.",
     )
     def post(self, request: Request) -> Response:
         def handler() -> Response:
@@ -112,7 +120,11 @@ class SystemTaskListCreateView(APIView):
 class SystemTaskDetailView(APIView):
     policy_action = "system.tasks.read"
 
-    @extend_schema(responses={200: SystemTaskSerializer}, operation_id="v1_system_tasks_read")
+    @extend_schema(
+        responses={200: SystemTaskSerializer},
+        operation_id="v1_system_tasks_read",
+        description="One system task: queued, running, completed or failed, with its result.",
+    )
     def get(self, request: Request, task_id: str) -> Response:
         return Response(SystemTaskSerializer(system_task_get(task_id=task_id)).data)
 

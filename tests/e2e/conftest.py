@@ -8,6 +8,7 @@ rows are committed where the stack's processes can see them.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,12 +16,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import psutil
 import pytest
+from django.conf import global_settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connection
 
 from system.devserver.embedded_redis import free_ports
@@ -139,3 +144,20 @@ def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
     """One stack for the whole session, on the test database and the suite's Redis."""
     with django_db_blocker.unblock(), run_stack(tmp_path_factory.mktemp("stack")) as stack:
         yield stack
+
+
+# The demo admin's password in the e2e tests that log in as it (README, spec examples).
+DEMO_ADMIN_PASSWORD = "demo-admin-pw-1"
+
+
+@pytest.fixture
+def demo(transactional_db, settings) -> str:
+    """The demo `make run` seeds; returns the admin API key seed_demo prints once. The admin's
+    password is hashed as the stack hashes (the suite's fast hasher is not among its own)."""
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    admin = get_user_model().objects.get(username="admin")
+    admin.set_password(DEMO_ADMIN_PASSWORD)
+    admin.save(update_fields=["password"])
+    return re.search(r"admin API key: created, (371os_\S+)", out.getvalue()).group(1)

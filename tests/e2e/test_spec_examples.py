@@ -3,19 +3,15 @@
 Postman" (a Bearer JWT for the seeded `admin`, `"agent_id": "ceo-mimi-001"`)."""
 
 import re
-from io import StringIO
 
 import httpx
 import pytest
-from django.conf import global_settings
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 
 from agents.models import Agent
+from tests.e2e.conftest import DEMO_ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
 
-ADMIN_PASSWORD = "spec-examples-pw-1"
 
 # The request bodies exactly as the spec's "Examples and Usage" prints them.
 CURL_CREATE_AGENT = """{
@@ -36,19 +32,6 @@ POSTMAN_CREATE_SESSION = """{
   }
 }"""
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
-
-
-@pytest.fixture
-def demo(transactional_db, settings) -> str:
-    """The demo `make run` seeds; returns the admin API key seed_demo prints once. The admin's
-    password is hashed as the stack hashes (the suite's fast hasher is not among its own)."""
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    admin = get_user_model().objects.get(username="admin")
-    admin.set_password(ADMIN_PASSWORD)
-    admin.save(update_fields=["password"])
-    return re.search(r"admin API key: created, (371os_\S+)", out.getvalue()).group(1)
 
 
 def test_the_curl_example_creates_the_agent(live_stack, demo):
@@ -74,7 +57,7 @@ def test_the_curl_example_creates_the_agent(live_stack, demo):
 def test_the_postman_example_starts_a_session_with_the_seeded_ceo(live_stack, demo):
     token = httpx.post(
         f"{live_stack.api_url}/api/v1/auth/token",
-        json={"username": "admin", "password": ADMIN_PASSWORD},
+        json={"username": "admin", "password": DEMO_ADMIN_PASSWORD},
     )
     assert token.status_code == 200, token.text
 
