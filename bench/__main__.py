@@ -96,6 +96,10 @@ def _environment(database_url: str, redis_url: str) -> dict[str, str]:
         LOG_LEVEL="INFO",  # the production level: one access-log line per request
         WEB_CONCURRENCY=str(os.cpu_count() or 1),
         PYTHONUNBUFFERED="1",
+        # The fan-out opens its 1,000 sockets with one key from one address, like the limits
+        # copy raises every rate limit: counted on every connection, never reached.
+        WS_MAX_SOCKETS_PER_PRINCIPAL="100000",
+        WS_MAX_SOCKETS_PER_IP="100000",
     )
     return env
 
@@ -150,6 +154,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="set up the data, start the stack and wait (for profiling by hand): prints the "
         "URLs, the API key, the ids and the process ids; Ctrl-C stops it",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of measuring, profile each selected scenario with py-spy and write "
+        "bench/results/profile.md (bench/profile.py)",
     )
     return parser.parse_args(argv)
 
@@ -314,6 +324,11 @@ def _run(args: argparse.Namespace, params: Params, database_url: str, redis_url:
         )
         if args.serve:
             return _serve(stack, fixture)
+        if args.profile:
+            runner = Runner(
+                stack=stack, fixture=fixture, yardstick=yardstick, params=params, log=log
+            )
+            return _profile(runner, selected, machine, args.results_dir / "profile.md")
         peer, peer_reason = _start_peer(args.peer, params)
         if args.peer and peer is None:
             log(f"the peer is skipped: {peer_reason}")
@@ -419,16 +434,41 @@ def _bare_summary(runs: list[dict], rows: list[Row], notes: list[str]) -> dict:
     return summary
 
 
-def _measure_stack(runner: Runner, selected: Selection, notes: list[str]) -> list[Row]:
-    """Everything measured against the running stack (and the bare ceiling, and the peer)."""
-    rows: list[Row] = []
-    stack, fixture, params = runner.stack, runner.fx, runner.params
+def _http_specs(runner: Runner, selected: Selection, notes: list[str]) -> list:
     etag = httpx.get(
-        f"{stack.api_url}/api/v1/agents/{fixture.reader_agent}", headers=runner.auth, timeout=10
+        f"{runner.stack.api_url}/api/v1/agents/{runner.fx.reader_agent}",
+        headers=runner.auth,
+        timeout=10,
     ).headers.get("ETag", "")
     if not etag:
         notes.append("GET /api/v1/agents/{id} sent no ETag: the 304 scenario cannot match.")
-    http = [s for s in http_scenarios(fixture, runner.yx, params, etag) if selected(s.key)]
+    specs = http_scenarios(runner.fx, runner.yx, runner.params, etag)
+    return [s for s in specs if selected(s.key)]
+
+
+def _profile(runner: Runner, selected: Selection, machine, out: Path) -> int:
+    from bench import profile
+
+    notes: list[str] = []
+    http = _http_specs(runner, selected, notes)
+    params = runner.params
+    header = [
+        f"- {datetime.now(UTC).isoformat(timespec='seconds')}, {machine.cores} cores; "
+        f"load: `wrk -t{params.threads} -c{params.connections} -d{params.duration:g}s`, "
+        f"{params.live_sessions:,} live sessions",
+        f"- load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        *(f"- note: {n}" for n in notes),
+    ]
+    path = profile.run(runner, selected, http, header, out)
+    log(f"profile written to {path}")
+    return 0
+
+
+def _measure_stack(runner: Runner, selected: Selection, notes: list[str]) -> list[Row]:
+    """Everything measured against the running stack (and the bare ceiling, and the peer)."""
+    rows: list[Row] = []
+    params = runner.params
+    http = _http_specs(runner, selected, notes)
     if http or selected("writers"):
         log("priming every api worker with every request shape")
         runner.prime(http)
