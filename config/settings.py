@@ -194,7 +194,7 @@ OUTBOX_SWEEP_SECONDS = env.int("OUTBOX_SWEEP_SECONDS", default=10)
 OUTBOX_SWEEP_BATCH = env.int("OUTBOX_SWEEP_BATCH", default=500)
 OUTBOX_RETRY_SECONDS = env.int("OUTBOX_RETRY_SECONDS", default=10)
 OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=300)
-OUTBOX_ACK_SECONDS = env.int("OUTBOX_ACK_SECONDS", default=30)  # published, not yet started
+OUTBOX_ACK_SECONDS = env.int("OUTBOX_ACK_SECONDS", default=30)  # published, not yet done
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "system.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "event-log-prune": {"task": "system.event_log_prune", "schedule": timedelta(hours=1)},

@@ -143,8 +143,8 @@ class SystemTask(models.Model):
 
 class OutboxMessage(models.Model):
     """A Celery task to send, written in the transaction of the change that needs it
-    (system.kernel.outbox). Deleted once the broker has it; until then the outbox sweep
-    sends it again when `due_at` passes, so a broker outage delays work and loses none."""
+    (system.kernel.outbox). Deleted once a worker has run its task; until then the outbox
+    sweep sends it again when `due_at` passes, so a broker outage delays work and loses none."""
 
     task_name = models.CharField(max_length=200)
     args = models.JSONField(default=list, encoder=DjangoJSONEncoder)

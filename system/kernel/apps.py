@@ -11,9 +11,9 @@ class KernelConfig(AppConfig):
         from celery import signals
 
         from system.kernel import schema  # noqa: F401 - registers the OpenAPI auth extension
-        from system.kernel.outbox import task_started
+        from system.kernel.outbox import task_finished
 
-        signals.task_prerun.connect(task_started, dispatch_uid="system.kernel.outbox")
+        signals.task_postrun.connect(task_finished, dispatch_uid="system.kernel.outbox")
         from system.kernel.policy import PolicyError, get_policy
 
         try:

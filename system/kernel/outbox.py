@@ -4,10 +4,12 @@
 is recorded exactly when the change that needs it commits (and never for a rollback). After
 commit a robust hook publishes it to Celery with a short retry policy (a dead broker costs a
 request at most about twice OUTBOX_PUBLISH_TIMEOUT, never a hang, never a 500), the message
-carrying the row's id in an `outbox_id` header. The row stays until a worker starts the task
-(`task_started`, on Celery's task_prerun, deletes it): a broker that restarts empty (Redis
-without persistence) loses its queue, not the work. A published row is due again after
-OUTBOX_ACK_SECONDS (doubled per attempt); when the broker refuses, the hook logs one line and
+carrying the row's id in an `outbox_id` header. The row stays until a worker has run the task
+(`task_finished`, on Celery's task_postrun, deletes it, whether the task returned or raised):
+a broker that restarts empty (Redis without persistence) loses its queue, not the work, and a
+worker killed mid-task leaves the row for the sweep instead of waiting for the broker's
+visibility timeout (an hour). A published row is due again after OUTBOX_ACK_SECONDS (doubled
+per attempt); when the broker refuses, the hook logs one line and
 the row is due after the retry backoff (and for a second the process's hooks leave new rows
 to the sweep rather than wait on that broker again). `outbox_sweep` (on beat, every
 OUTBOX_SWEEP_SECONDS) claims rows that are due and sends them, pushing each claimed row back
@@ -15,12 +17,12 @@ OUTBOX_SWEEP_SECONDS) claims rows that are due and sends them, pushing each clai
 that long, so keep OUTBOX_RETRY_SECONDS above the time one batch takes to send). Rows are
 never given up: a broker outage delays work and loses none.
 
-A task may therefore be published twice (a backlog longer than OUTBOX_ACK_SECONDS; a process
-died between publishing and recording it; the broker acknowledged a publish that the hook
-still reported as failed). That is harmless because every task enqueued here claims its own rows
-before it works (the agent reply checks for a stored reply and a database constraint refuses
-a second; workflow steps, deployments and system tasks move their row out of its queued state
-with a conditional UPDATE), as late acks already require of them.
+A task may therefore be published twice (a backlog or a run longer than OUTBOX_ACK_SECONDS; a
+process died between publishing and recording it; the broker acknowledged a publish that the
+hook still reported as failed). That is harmless because every task enqueued here claims its
+own rows before it works (the agent reply checks for a stored reply and a database constraint
+refuses a second; workflow steps, meetings, deployments and system tasks move their row out of
+its queued state, or take its lease, with a conditional UPDATE), as late acks already require.
 """
 
 import logging
@@ -102,9 +104,9 @@ def _send_after_commit(row: OutboxMessage) -> None:
     _send(row)
 
 
-def task_started(sender: Task | None = None, task: Task | None = None, **kwargs: Any) -> None:
-    """Celery's task_prerun: the task of an outbox row has reached a worker; the row is done
-    (from here a lost task is the task's own claims' and sweeps' business, as with late acks)."""
+def task_finished(sender: Task | None = None, task: Task | None = None, **kwargs: Any) -> None:
+    """Celery's task_postrun: the task of an outbox row has run (returned or raised: a task
+    that fails is not sent again); the row is done."""
     request = getattr(task, "request", None)
     if request is None:
         return
@@ -114,7 +116,7 @@ def task_started(sender: Task | None = None, task: Task | None = None, **kwargs:
 
 
 def _send(row: OutboxMessage) -> bool:
-    """Publish one row; it stays, due again after OUTBOX_ACK_SECONDS, until a worker starts
+    """Publish one row; it stays, due again after OUTBOX_ACK_SECONDS, until a worker has run
     its task. Never raises: a row the broker refused stays due."""
     try:
         _publish(row)

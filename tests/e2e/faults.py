@@ -107,12 +107,21 @@ class Listener:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.received: list[str] = []
+        self.event_ids: list[int] = []  # the event id of each message event, in arrival order
+        self.hello: dict = {}
         self.closed: str | None = None
         self.task: asyncio.Task | None = None
 
     @classmethod
-    async def open(cls, ws_url: str, key: str, channels: list[str]) -> "Listener":
-        url = f"{ws_url}?{urlencode({'token': key})}"
+    async def open(
+        cls, ws_url: str, key: str, channels: list[str], last_event_id: int | None = None
+    ) -> "Listener":
+        """With `last_event_id`, a reconnection: the first subscription replays what came
+        after it (once subscribed, before the live events)."""
+        query = {"token": key}
+        if last_event_id is not None:
+            query["last_event_id"] = str(last_event_id)
+        url = f"{ws_url}?{urlencode(query)}"
         ws = await connect(url, proxy=None, open_timeout=WAIT)
         hello = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
         assert hello["event"] == "connection_established", hello
@@ -132,6 +141,7 @@ class Listener:
                     break
                 assert "event_id" in reply or reply.get("event") == "ping", reply
         listener = cls(ws)
+        listener.hello = hello
         listener.task = asyncio.create_task(listener._read())
         return listener
 
@@ -141,6 +151,7 @@ class Listener:
                 message = json.loads(text)
                 if message.get("event") == "new_message" and "event_id" in message:
                     self.received.append(message["data"]["message"]["message_id"])
+                    self.event_ids.append(message["event_id"])
         except Exception as exc:  # noqa: BLE001 - recorded, asserted on by the test
             self.closed = f"{type(exc).__name__}: {exc}"
         else:

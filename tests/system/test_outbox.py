@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from celery import shared_task
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -292,3 +293,23 @@ def test_two_sweeps_at_once_send_each_row_once(broker, queue):
         assert tasks.qsize() == 100
     assert run_what_the_broker_holds(queue) == ["system.ping"] * 100
     assert not OutboxMessage.objects.exists()
+
+
+@shared_task(name="tests.outbox.row_while_running")
+def row_while_running() -> bool:
+    """Whether this task's own outbox row still exists while the task runs."""
+    return OutboxMessage.objects.filter(task_name="tests.outbox.row_while_running").exists()
+
+
+def test_the_row_lives_until_its_task_has_run(queue):
+    """A worker killed mid-task leaves the row behind, for the sweep to send again."""
+    with transaction.atomic():
+        enqueue(row_while_running)
+
+    with celery_app.connection_for_read() as connection, connection.SimpleQueue(queue) as tasks:
+        message = tasks.get(timeout=5)
+        result = row_while_running.apply(headers=message.headers)
+        message.ack()
+
+    assert result.get() is True  # there while it ran
+    assert not OutboxMessage.objects.exists()  # gone once it had
