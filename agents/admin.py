@@ -8,7 +8,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from agents import services
+from agents import admin_usage, selectors, services
 from agents.exceptions import InvalidAgentConfig
 from agents.models import Agent, UsageRecord
 from agents.roster import AGENT_TYPES
@@ -46,7 +46,9 @@ class AgentForm(forms.ModelForm):
     skills_text = forms.CharField(
         label="Skills", required=False, help_text=f"Comma-separated, at most {MAX_SKILLS}"
     )
-    type = forms.ChoiceField(choices=[(t, t) for t in AGENT_TYPES])
+    type = forms.ChoiceField(
+        choices=[(t, f"{admin_usage.type_label(t)} ({t})") for t in AGENT_TYPES]
+    )
 
     class Meta:
         model = Agent
@@ -107,21 +109,85 @@ class AgentForm(forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentForm
-    list_display = ("name", "type", "status", "config_model", "last_active", "created_at")
+    # The changelist refreshes itself every 30 s (templates/admin/agents/agent/change_list.html);
+    # its figures come from one annotated query (selectors.agents_with_usage_today).
+    list_display = (
+        "name",
+        "status_badge",
+        "type_label",
+        "provider_model",
+        "spend_today",
+        "calls_today",
+        "errors_today",
+        "last_error",
+        "last_active",
+    )
     list_filter = ("status", "type")
     search_fields = ("name",)
     actions = ["start", "stop", "restart"]
-    readonly_fields = (*_STATE_FIELDS, "usage")
+    readonly_fields = (*_STATE_FIELDS, "usage_chart", "recent_messages", "recent_errors", "usage")
     fieldsets = [
         (None, {"fields": ["name", "type", "system_prompt", "skills_text"]}),
         ("Model", {"fields": list(_CONFIG_FIELDS)}),
         ("State", {"fields": list(_STATE_FIELDS)}),
+        ("Last 24 hours", {"fields": ["usage_chart"]}),
+        ("Recent conversations", {"fields": ["recent_messages"]}),
+        ("Recent errors", {"fields": ["recent_errors"]}),
         ("Usage ledger", {"fields": ["usage"]}),
     ]
 
-    @admin.display(description="model")
-    def config_model(self, agent: Agent) -> str:
-        return agent.config.get("model", "")
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return selectors.agents_with_usage_today(queryset=super().get_queryset(request))
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, agent: Agent) -> str:
+        return admin_usage.status_badge(agent.status)
+
+    @admin.display(description="type", ordering="type")
+    def type_label(self, agent: Agent) -> str:
+        return format_html(
+            '<span style="white-space:nowrap">{}</span>', admin_usage.type_label(agent.type)
+        )
+
+    @admin.display(description="provider / model")
+    def provider_model(self, agent: Agent) -> str:
+        return admin_usage.provider_model(agent)
+
+    @admin.display(description="spend today / budget", ordering="spent_today")
+    def spend_today(self, agent: Agent) -> str:
+        return admin_usage.spend_against_budget(
+            Decimal(str(agent.spent_today)), selectors.agent_daily_budget(agent=agent)
+        )
+
+    @admin.display(description="calls today", ordering="calls_today")
+    def calls_today(self, agent: Agent) -> int:
+        return agent.calls_today
+
+    @admin.display(description="errors today", ordering="errors_today")
+    def errors_today(self, agent: Agent) -> int:
+        return agent.errors_today
+
+    @admin.display(description="last error")
+    def last_error(self, agent: Agent) -> str:
+        return admin_usage.last_error(agent.last_error_code, agent.status_reason, agent.status)
+
+    @admin.display(description="calls and cost per hour")
+    def usage_chart(self, agent: Agent) -> str:
+        if agent._state.adding:
+            return "-"
+        return admin_usage.usage_chart(selectors.agent_usage_hourly(agent=agent))
+
+    @admin.display(description="messages it sent")
+    def recent_messages(self, agent: Agent) -> str:
+        if agent._state.adding:
+            return "-"
+        return admin_usage.recent_messages(agent)
+
+    @admin.display(description="failed calls")
+    def recent_errors(self, agent: Agent) -> str:
+        if agent._state.adding:
+            return "-"
+        return admin_usage.recent_failures(agent, selectors.agent_recent_failures(agent=agent))
 
     @admin.display(description="usage (latest calls)")
     def usage(self, agent: Agent) -> str:
@@ -145,7 +211,7 @@ class AgentAdmin(admin.ModelAdmin):
                     r.model,
                     r.prompt_tokens,
                     r.completion_tokens,
-                    r.cost_usd,
+                    f"{r.cost_usd:.8f}",  # PostgreSQL's Decimal for 0 would print 0E-8
                     # Formatted here: format_html escapes every argument to a string first,
                     # so a format spec such as {:.0f} in the template raises on it.
                     f"{r.latency_ms:.0f}",

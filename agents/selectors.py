@@ -1,9 +1,26 @@
 """Reads of agents and their performance."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.conf import settings
+from django.db.models import (
+    Avg,
+    Count,
+    DecimalField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
 
 from agents.exceptions import AgentNotFound
 from agents.models import Agent, UsageRecord
@@ -55,3 +72,104 @@ def agents_count_by_status() -> dict[str, int]:
     """How many agents are in each status, by status name; statuses with none are absent."""
     rows = Agent.objects.values("status").annotate(n=Count("pk")).order_by("status")
     return {row["status"]: row["n"] for row in rows}
+
+
+# The back office's figures (agents/admin.py). "Today" is the budgets' day (agents.spend): the
+# current UTC date, from midnight.
+
+
+def usage_day_start(*, now: datetime | None = None) -> datetime:
+    """Midnight of the budgets' day containing `now` (agents.spend counts from here)."""
+    now = now or timezone.now()
+    return datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+
+
+def agent_daily_budget(*, agent: Agent) -> Decimal:
+    """The agent's daily budget in USD: its own, else AGENT_DEFAULT_DAILY_BUDGET_USD (as
+    agents.spend reserves against)."""
+    own = agent.config.get("daily_budget_usd")
+    default = settings.AGENT_DEFAULT_DAILY_BUDGET_USD
+    return Decimal(str(own if own is not None else default))
+
+
+def _ledger_figure(since: datetime, value: Any, output_field: Any, **filters: Any) -> Subquery:
+    """One figure of each agent's ledger since `since`, as a correlated subquery (the
+    (agent, created_at) index serves it), so a page of agents costs a single query."""
+    rows = (
+        UsageRecord.objects.filter(agent=OuterRef("pk"), created_at__gte=since, **filters)
+        .order_by()
+        .values("agent")
+        .annotate(figure=value)
+        .values("figure")
+    )
+    return Subquery(rows, output_field=output_field)
+
+
+def agents_with_usage_today(*, queryset: QuerySet | None = None) -> QuerySet:
+    """The agents annotated, in the same query, with today's ledger: `spent_today` (USD),
+    `calls_today`, `errors_today` (failed calls) and their latest failure
+    (`last_error_code`, `last_error_at`, of all time)."""
+    queryset = queryset if queryset is not None else Agent.objects.all()
+    since = usage_day_start()
+    latest_failure = UsageRecord.objects.filter(agent=OuterRef("pk"), success=False).order_by(
+        "-created_at"
+    )
+    return queryset.annotate(
+        spent_today=Coalesce(
+            _ledger_figure(since, Sum("cost_usd"), DecimalField(max_digits=20, decimal_places=8)),
+            Value(Decimal(0)),
+            output_field=DecimalField(max_digits=20, decimal_places=8),
+        ),
+        calls_today=Coalesce(_ledger_figure(since, Count("id"), IntegerField()), Value(0)),
+        errors_today=Coalesce(
+            _ledger_figure(since, Count("id"), IntegerField(), success=False), Value(0)
+        ),
+        last_error_code=Subquery(latest_failure.values("error_code")[:1]),
+        last_error_at=Subquery(latest_failure.values("created_at")[:1]),
+    )
+
+
+@dataclass(frozen=True)
+class UsageHour:
+    start: datetime
+    calls: int
+    errors: int
+    cost: Decimal
+
+
+def agent_usage_hourly(
+    *, agent: Agent, hours: int = 24, now: datetime | None = None
+) -> list[UsageHour]:
+    """The agent's ledger over the last `hours` hours, one entry per hour (the current one
+    last), hours without calls included as zeros. One query."""
+    now = now or timezone.now()
+    last = now.replace(minute=0, second=0, microsecond=0)
+    first = last - timedelta(hours=hours - 1)
+    rows = (
+        UsageRecord.objects.filter(agent=agent, created_at__gte=first)
+        .annotate(hour=TruncHour("created_at"))
+        .order_by()
+        .values("hour")
+        .annotate(
+            calls=Count("id"), errors=Count("id", filter=Q(success=False)), cost=Sum("cost_usd")
+        )
+    )
+    by_hour = {row["hour"]: row for row in rows}
+    series = []
+    for i in range(hours):
+        start = first + timedelta(hours=i)
+        row = by_hour.get(start, {})
+        series.append(
+            UsageHour(
+                start=start,
+                calls=row.get("calls", 0),
+                errors=row.get("errors", 0),
+                cost=Decimal(str(row.get("cost") or 0)),
+            )
+        )
+    return series
+
+
+def agent_recent_failures(*, agent: Agent, limit: int = 10) -> QuerySet:
+    """The agent's latest failed provider calls, newest first."""
+    return UsageRecord.objects.filter(agent=agent, success=False).order_by("-created_at")[:limit]

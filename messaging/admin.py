@@ -2,10 +2,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.text import Truncator
 
 from messaging import services
+from messaging.members import agents_by_ref
 from messaging.models import Channel, ChannelMember, Message
 from messaging.validation import validate_content, validate_metadata
 from system.kernel.exceptions import DomainError
@@ -108,24 +111,60 @@ class MessagePostForm(forms.ModelForm):
         return cleaned
 
 
+def sender_names(messages: list[Message]) -> dict[str, str]:
+    """Agents' names for the agent senders among `messages`, in one query (none if no agent)."""
+    agent_ids = sorted({m.sender_id for m in messages if m.sender_type == Message.SenderType.AGENT})
+    return {ref: agent.name for ref, agent in agents_by_ref(agent_ids).items()}
+
+
+class MessageChangeList(ChangeList):
+    """Names the page's agent senders with one query, not one per row."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        names = sender_names(list(self.result_list))
+        for message in self.result_list:
+            message.sender_name = names.get(message.sender_id)
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     """Messages are posted through messaging.services (events, agent replies) and never
     rewritten here: the history is the record."""
 
-    list_display = ("sent_at", "channel", "sender_type", "sender_id", "short_content", "edited_at")
+    list_display = ("sent_at", "channel_name", "sender", "short_content", "edited_at")
     list_filter = ("sender_type", "channel")
-    search_fields = ("content",)
+    search_fields = ("content", "sender_id")
     list_select_related = ("channel",)
     show_full_result_count = False
     readonly_fields = (
-        "message_id", "channel", "sender_id", "sender_type", "content", "metadata", "sent_at",
-        "edited_at", "in_reply_to", "reply_depth", "posted_by", "source_type", "raw_message",
+        "message_id", "channel", "sender", "sender_id", "sender_type", "content", "metadata",
+        "sent_at", "edited_at", "in_reply_to", "reply_depth", "posted_by", "source_type",
+        "raw_message",
     )  # fmt: skip
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return MessageChangeList
+
+    @admin.display(description="channel", ordering="channel__name")
+    def channel_name(self, message: Message) -> str:
+        return message.channel.name
+
+    @admin.display(description="sender")
+    def sender(self, message: Message) -> str:
+        """An agent by its name (a deleted one by its id), a user by username, an external
+        participant by the id it was sent with."""
+        if message.sender_type != Message.SenderType.AGENT:
+            return message.sender_id
+        if not hasattr(message, "sender_name"):  # the detail page: one message, one query
+            message.sender_name = sender_names([message]).get(message.sender_id)
+        if message.sender_name is None:
+            return f"{message.sender_id} (agent, deleted)"
+        return f"{message.sender_name} (agent)"
 
     @admin.display(description="content")
     def short_content(self, message: Message) -> str:
-        return message.content[:80]
+        return Truncator(" ".join(message.content.split())).chars(80)
 
     def get_form(self, request: HttpRequest, obj: Message | None = None, **kwargs: Any):
         if obj is None:

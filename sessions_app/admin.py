@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
@@ -11,6 +13,15 @@ from sessions_app.models import Session
 from system.kernel.exceptions import DomainError
 
 
+def human_span(span: timedelta) -> str:
+    """A duration as staff read it: "40 s", "12 min", "3 h", "2 d" (rounded down)."""
+    seconds = max(int(span.total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     """Read-only; end and renew go through the same services as the APIs."""
@@ -18,15 +29,16 @@ class SessionAdmin(admin.ModelAdmin):
     list_display = (
         "session_id",
         "status",
-        "agent",
+        "owner",
+        "agent_name",
         "user_id",
-        "expires_at",
         "time_remaining",
+        "expires_at",
         "renewal_count",
     )
     list_filter = ("status", "agent")
-    search_fields = ("=session_id", "user_id")
-    list_select_related = ("agent",)
+    search_fields = ("=session_id", "user_id", "owner__username", "agent__name")
+    list_select_related = ("agent", "owner")
     actions = ["end", "renew"]
     show_full_result_count = False
     readonly_fields = (
@@ -48,12 +60,22 @@ class SessionAdmin(admin.ModelAdmin):
         codename = get_permission_codename("change", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    @admin.display(description="time remaining")
+    @admin.display(description="agent", ordering="agent__name")
+    def agent_name(self, session: Session) -> str:
+        if session.agent is None:
+            return f"{session.agent_uuid} (deleted)"
+        return session.agent.name
+
+    @admin.display(description="time left", ordering="expires_at")
     def time_remaining(self, session: Session) -> str:
-        if session.status != Session.Status.ACTIVE:
-            return "-"
-        remaining = session.expires_at - timezone.now()
-        return str(remaining).split(".")[0] if remaining.total_seconds() > 0 else "due"
+        """ "12 min left" for a live session, "expired 3 h ago" / "ended 5 min ago" after."""
+        now = timezone.now()
+        if session.status == Session.Status.ENDED:
+            return f"ended {human_span(now - (session.ended_at or session.expires_at))} ago"
+        if session.expires_at > now:
+            return f"{human_span(session.expires_at - now)} left"
+        # When it ran out, not when the sweep (or a read) marked it expired.
+        return f"expired {human_span(now - session.expires_at)} ago"
 
     @admin.display(description="conversation")
     def conversation(self, session: Session) -> str:

@@ -1,5 +1,6 @@
 """API keys and users' roles in the back office."""
 
+import time
 from typing import Any
 
 from django import forms
@@ -7,16 +8,24 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from system.auth import services
 from system.kernel.roles import ROLES, user_roles
 from system.models import ApiKey
 
-# The request attribute that carries a new key from save_model to response_add.
-_CREATED_KEY = "_371os_api_key_created"
+# The session entry that carries a new key (by its pk) from the add form's POST to the one
+# GET that shows it: popped by that GET, so a reload finds nothing and re-submits nothing.
+_SHOW_ONCE = "371os_api_key_show_once"
+# ... and only this soon after: a key nobody came to read does not wait in the session store.
+_SHOW_WITHIN_SECONDS = 300
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -86,6 +95,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "prefix",
+        "state",
         "owner",
         "roles",
         "created_at",
@@ -99,6 +109,40 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
     readonly_fields = [f.name for f in ApiKey._meta.fields if f.name != "secret_hash"]
     exclude = ("secret_hash",)
+
+    def get_urls(self) -> list:
+        shown_once = path(
+            "<int:object_id>/created/",
+            self.admin_site.admin_view(self.created_view),
+            name="system_apikey_created",
+        )
+        return [shown_once, *super().get_urls()]
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        # A revoked key stays listed as the record of who could get in: the list revokes,
+        # it never deletes.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="state")
+    def state(self, api_key: ApiKey) -> str:
+        if api_key.revoked_at is not None:
+            label, colour = "revoked", "#ba2121"
+        elif api_key.expires_at is not None and api_key.expires_at <= timezone.now():
+            label, colour = "expired", "#8a6d3b"
+        else:
+            label, colour = "active", "#2e7d32"
+        return format_html(
+            '<span class="apikey-state apikey-{}" style="color:#fff;background:{};'
+            'padding:1px 6px;border-radius:8px;font-size:.85em">{}</span>',
+            label,
+            colour,
+            label,
+        )
 
     def get_form(self, request: HttpRequest, obj: ApiKey | None = None, **kwargs):
         if obj is None:
@@ -130,19 +174,35 @@ class ApiKeyAdmin(admin.ModelAdmin):
             expires_at=form.cleaned_data.get("expires_at"),
         )
         obj.pk = api_key.pk
-        # On the request, never on this ModelAdmin: one instance serves every request, so
-        # two admins adding keys at once would be shown each other's secret.
-        setattr(request, _CREATED_KEY, (api_key, key))
+        # In this user's session, never on this ModelAdmin (one instance serves every
+        # request): the page after the redirect reads it once and drops it.
+        pending = _fresh(request.session.get(_SHOW_ONCE, {}))
+        request.session[_SHOW_ONCE] = {**pending, str(api_key.pk): [key, time.time()]}
 
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
     ) -> HttpResponse:
-        api_key, key = getattr(request, _CREATED_KEY)
+        return HttpResponseRedirect(reverse("admin:system_apikey_created", args=[obj.pk]))
+
+    def created_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The one GET that shows a new key: later ones say it is gone."""
+        api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=object_id)
+        if not (self.has_add_permission(request) or self.has_view_permission(request, api_key)):
+            raise PermissionDenied
+        stored = request.session.get(_SHOW_ONCE, {})
+        pending = _fresh(stored)
+        key = (pending.pop(str(api_key.pk), None) or [None])[0]
+        if pending != stored:
+            if pending:
+                request.session[_SHOW_ONCE] = pending
+            else:
+                del request.session[_SHOW_ONCE]
         context = {
             **self.admin_site.each_context(request),
+            "opts": self.opts,
             "api_key": api_key,
             "key": key,
-            "title": "API key created",
+            "title": f"API key “{api_key.name}”" + (" created" if key else ""),
         }
         response = TemplateResponse(request, "admin/system/apikey/created.html", context)
         response["Cache-Control"] = "no-store"
@@ -181,3 +241,9 @@ class RolesUserAdmin(UserAdmin):
         if user.is_superuser and "admin" not in names:
             names.insert(0, "admin (superuser)")
         return ", ".join(names) or "-"
+
+
+def _fresh(pending: dict) -> dict:
+    """The keys waiting to be shown that were made within _SHOW_WITHIN_SECONDS."""
+    now = time.time()
+    return {pk: v for pk, v in pending.items() if now - v[1] <= _SHOW_WITHIN_SECONDS}

@@ -8,16 +8,21 @@ is saved as a screenshot under var/test-artifacts/.
 
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.conf import global_settings
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 
 from agents.models import Agent, UsageRecord
 from agents.runtime import ChatMessage
+from agents.selectors import usage_day_start
 from agents.services import agent_complete, agent_create, agent_start
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -102,7 +107,50 @@ def test_staff_read_a_used_agents_usage_ledger(staff_page, live_stack):
         record.model,
         str(record.prompt_tokens),
         str(record.completion_tokens),
-        str(record.cost_usd),
+        f"{record.cost_usd:.8f}",
     ]
     assert re.fullmatch(r"\d+", row[6]), row
     assert row[7] == "ok"
+
+
+def test_staff_see_an_agents_usage_chart(staff_page, live_stack):
+    """The agents list with today's figures, then the agent's page with its last 24 hours as
+    an SVG bar chart. Both are saved as screenshots every run (the back office's pictures)."""
+    agent = agent_start(agent=agent_create(name="cash-charted", type="cfo_cash"))
+    agent_complete(agent=agent, conversation=[ChatMessage(role="user", content="Spend?")])
+    now = timezone.now()
+    for hours_ago, calls in ((2, 3), (5, 1), (9, 4)):
+        for i in range(calls):
+            UsageRecord.objects.create(
+                agent=agent,
+                agent_uuid=agent.agent_id,
+                request_id=uuid.uuid4(),
+                provider="builtin",
+                model="builtin",
+                cost_usd=Decimal("0.0025") * (i + 1),
+                success=i != 1,
+                error_code="" if i != 1 else "timeout",
+                created_at=now - timedelta(hours=hours_ago),
+            )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    staff_page.goto(f"{live_stack.api_url}/admin/agents/agent/")
+    row = staff_page.locator("tr", has=staff_page.locator("a", has_text="cash-charted"))
+    assert row.locator(".agent-status-running").inner_text() == "running"
+    today = UsageRecord.objects.filter(agent=agent, created_at__gte=usage_day_start()).count()
+    assert row.locator("td.field-calls_today").inner_text() == str(today)
+    staff_page.set_viewport_size({"width": 1800, "height": 900})  # every column in the picture
+    staff_page.screenshot(path=ARTIFACTS / "agents-list.png", full_page=True)
+    staff_page.set_viewport_size({"width": 1400, "height": 1000})
+
+    staff_page.goto(f"{live_stack.api_url}/admin/agents/agent/{agent.pk}/change/")
+    chart = staff_page.locator("svg.agent-usage-chart")
+    chart.scroll_into_view_if_needed()
+    staff_page.screenshot(path=ARTIFACTS / "agent-usage.png", full_page=True)
+
+    assert chart.is_visible()
+    assert chart.locator("rect.bar-calls").count() == 24
+    drawn = [int(bar.get_attribute("data-calls")) for bar in chart.locator("rect.bar-calls").all()]
+    assert sorted(drawn)[-4:] == [1, 1, 3, 4] and sum(drawn) == 9
+    tallest = chart.locator('rect.bar-calls[data-calls="4"]').bounding_box()
+    assert tallest["height"] > 50  # drawn, not just present

@@ -30,6 +30,7 @@ def test_adding_a_key_in_admin_shows_it_once_and_stores_its_hash(staff_client, a
             "expires_at_0": "",
             "expires_at_1": "",
         },
+        follow=True,
     )
 
     assert response.status_code == 200

@@ -140,7 +140,7 @@ def test_resubmit_queues_the_submit_task_instead_of_running_the_backend(
 
 def add_key(client, **fields):
     data = {"name": "from admin", "expires_at_0": "", "expires_at_1": "", **fields}
-    return client.post("/admin/system/apikey/add/", data)
+    return client.post("/admin/system/apikey/add/", data, follow=True)
 
 
 @pytest.fixture
