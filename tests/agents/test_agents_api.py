@@ -354,4 +354,4 @@ def test_admin_agent_list_shows_each_agents_model(client, make_user):
 
     page = client.get("/admin/agents/agent/").content.decode()
 
-    assert '<td class="field-config_model">builtin</td>' in page
+    assert '<td class="field-provider_model">builtin → builtin/' in page
