@@ -65,24 +65,25 @@ def outbox_sweep(*, limit: int | None = None) -> int:
     """Send the rows that are due (their first publish failed, or its process died). Returns
     how many the broker took.
 
-    Rows are claimed before they are sent: `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL
-    (SQLite's IMMEDIATE transactions serialize writers instead) and a conditional UPDATE of
-    `attempts` that pushes `due_at` to the next backoff, so two sweeps never send one row and a
-    row whose send fails waits its backoff. No transaction is open while the broker is called."""
+    Rows are claimed before they are sent: locked with `SELECT ... FOR UPDATE SKIP LOCKED` on
+    PostgreSQL (SQLite's IMMEDIATE transactions serialize writers instead), then, in the same
+    transaction, their `attempts` raised and `due_at` pushed to the next backoff (one UPDATE per
+    attempt count), so two sweeps never send one row and a row whose send fails waits its
+    backoff. No transaction is open while the broker is called."""
     now = timezone.now()
     with transaction.atomic():
-        due = list(
+        claimed = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
             .filter(due_at__lte=now)
             .order_by("due_at", "pk")[: limit or settings.OUTBOX_SWEEP_BATCH]
         )
-        claimed = [
-            row
-            for row in due
-            if OutboxMessage.objects.filter(pk=row.pk, attempts=row.attempts).update(
-                attempts=F("attempts") + 1, due_at=now + _retry_delay(row.attempts + 1)
+        by_attempts: dict[int, list[int]] = {}
+        for row in claimed:
+            by_attempts.setdefault(row.attempts, []).append(row.pk)
+        for attempts, pks in by_attempts.items():
+            OutboxMessage.objects.filter(pk__in=pks).update(
+                attempts=F("attempts") + 1, due_at=now + _retry_delay(attempts + 1)
             )
-        ]
     sent = 0
     for row in claimed:
         if not _send(row):

@@ -3,15 +3,14 @@ the add form lets staff choose a type and saves, and the change page shows the u
 figures. tests/e2e/test_admin_browser.py drives the same pages in headless Chromium."""
 
 import re
-import uuid
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
-from agents.models import Agent, UsageRecord
+from agents.models import Agent
 from agents.runtime import ChatMessage
 from agents.services import agent_complete, agent_create, agent_start
+from tests.agents.test_admin_back_office import ledger
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
@@ -86,15 +85,7 @@ def test_the_usage_ledger_shows_tokens_cost_and_latency(admin_client, routing_co
 def test_a_free_call_shows_a_zero_cost_not_a_decimal_exponent(admin_client):
     """A builtin answer costs 0: PostgreSQL hands back Decimal('0E-8'), printed as is before."""
     agent = agent_start(agent=agent_create(name="free", type="cto_alex"))
-    UsageRecord.objects.create(
-        agent=agent,
-        agent_uuid=agent.agent_id,
-        request_id=uuid.uuid4(),
-        provider="builtin",
-        model="builtin-responder",
-        cost_usd=Decimal("0"),
-        success=True,
-    )
+    ledger(agent, cost="0")
 
     html = admin_client.get(reverse("admin:agents_agent_change", args=[agent.pk])).content.decode()
 
