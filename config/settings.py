@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "system.auth",
     "system.realtime",
     "system.ops",
+    "system.notify",
     "system.devserver",
     "agents",
     "messaging",
@@ -199,10 +200,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "system.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "event-log-prune": {"task": "system.event_log_prune", "schedule": timedelta(hours=1)},
     "idempotency-prune": {"task": "system.idempotency_prune", "schedule": timedelta(hours=1)},
-    "session-sweep": {
-        "task": "sessions.sweep",
-        "schedule": timedelta(seconds=SESSION_SWEEP_SECONDS),
-    },
+    "session-sweep": {"task": "sessions.sweep", "schedule": SESSION_SWEEP_SECONDS},
 }
 
 EVENT_LOG_RETENTION = timedelta(hours=env.int("EVENT_LOG_RETENTION_HOURS", default=24))
@@ -396,3 +394,7 @@ _layer = {"hosts": [REDIS_URL], "prefix": f"371os:layer:db{_redis_db}"}
 CHANNEL_LAYERS = {
     "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": _layer}
 }
+
+from config.notifications import *  # noqa: E402, F403 (system.notify: webhooks, email alerts)
+
+CELERY_BEAT_SCHEDULE.update(NOTIFY_BEAT_SCHEDULE)  # noqa: F405

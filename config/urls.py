@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("system.kernel.urls")),
     path("", include("system.auth.urls")),
     path("", include("system.ops.urls")),
+    path("", include("system.notify.urls")),
     path("", include("agents.urls")),
     path("", include("messaging.urls")),
     path("", include("sessions_app.urls")),

@@ -157,3 +157,154 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.task_name}"
+
+
+class LogCursor(models.Model):
+    """How far a reader of the event log that runs in the background has got (system.notify:
+    `webhooks`, `alerts`): every event up to `last_event_id` has been handed on."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_event_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """An HTTP endpoint that receives the events its owner may see (system.notify). Owned by
+    the creating principal: its user, and the API key when a key made it (the key's roles then
+    bound what it receives). The signing secret must be kept to sign, so it is stored as is and
+    shown once; after a rotation the previous secret also signs until it expires."""
+
+    endpoint_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        "system.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    url = models.CharField(max_length=2048)
+    description = models.CharField(max_length=500, blank=True)
+    event_types = models.JSONField(default=list)  # names, or ["*"]
+    filter = models.JSONField(default=dict, blank=True)  # agent_id / channel_id / session_id
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set at the first failed attempt of a run of failures, cleared by a success.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "created_at"], name="webhook_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.endpoint_id})"
+
+
+class WebhookDelivery(models.Model):
+    """One event to deliver to one endpoint, with its frozen payload (every attempt sends the
+    same bytes under the same `webhook-id`). Delivered in event-id order per endpoint."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting for its turn or for `next_attempt_at`
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"  # final: a 4xx, or retries exhausted
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_id = models.BigIntegerField(null=True, blank=True)  # NULL for webhook.test
+    event_type = models.CharField(max_length=64)
+    message_id = models.CharField(max_length=64)  # the `webhook-id` header
+    payload = models.JSONField(encoder=DjangoJSONEncoder)  # {id, type, timestamp, data}
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"],
+                condition=Q(event_id__isnull=False),
+                name="webhook_delivery_event_uniq",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["endpoint", "id"], name="webhook_delivery_endpoint_idx"),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.endpoint_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One try at a delivery: written before the request (so a worker killed mid-request leaves
+    its trace), completed after it."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number}"
+
+
+class AlertSent(models.Model):
+    """An email alert sent (or being sent): at most one per recipient, kind, subject and day."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=32)
+    subject_key = models.CharField(max_length=200)  # what it is about: an endpoint path, an id
+    day = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    context = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "subject_key", "day"], name="alert_once_a_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject_key} → {self.recipient_id} ({self.day})"
+
+
+class NotificationSettings(models.Model):
+    """A user's choice of email alerts: the kinds they turned off."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    disabled_alerts = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "notification settings"
+
+    def __str__(self) -> str:
+        return f"notifications of {self.user_id}"

@@ -1,0 +1,1 @@
+"""Celery tasks of the email alerts (notify.alerts_*)."""
