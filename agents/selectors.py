@@ -173,3 +173,41 @@ def agent_usage_hourly(
 def agent_recent_failures(*, agent: Agent, limit: int = 10) -> QuerySet:
     """The agent's latest failed provider calls, newest first."""
     return UsageRecord.objects.filter(agent=agent, success=False).order_by("-created_at")[:limit]
+
+
+@dataclass(frozen=True)
+class AgentSpend:
+    agent_uuid: uuid.UUID
+    name: str  # the agent's name, or its uuid once the agent is deleted
+    calls: int
+    cost: Decimal
+
+
+def agents_top_spend(*, since: datetime, limit: int = 10) -> list[AgentSpend]:
+    """The agents that spent most on LLM calls since `since` (the admin dashboard's chart),
+    biggest first, with their number of calls. One grouped query on the ledger."""
+    rows = (
+        UsageRecord.objects.filter(created_at__gte=since)
+        .order_by()
+        .values("agent_uuid", "agent__name")
+        .annotate(calls=Count("id"), cost=Sum("cost_usd"))
+        .order_by("-cost", "-calls")[:limit]
+    )
+    return [
+        AgentSpend(
+            agent_uuid=row["agent_uuid"],
+            name=row["agent__name"] or str(row["agent_uuid"]),
+            calls=row["calls"],
+            cost=Decimal(str(row["cost"] or 0)),
+        )
+        for row in rows
+    ]
+
+
+def agent_creators(*, agent_ids: list[uuid.UUID | str]) -> dict[str, tuple[int | None, str]]:
+    """{agent id (str): (its creator's user id or None, its name)} for the agents that still
+    exist among `agent_ids` (system.notify's alerts: who manages an agent). One query."""
+    rows = Agent.objects.filter(agent_id__in=agent_ids).values_list(
+        "agent_id", "created_by_id", "name"
+    )
+    return {str(agent_id): (creator, name) for agent_id, creator, name in rows}

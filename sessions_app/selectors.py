@@ -1,6 +1,9 @@
 """Reads of sessions: object-level access by owner (admin sees all, others get 404)."""
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import pairwise
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -88,3 +91,28 @@ def sessions_count_by_status() -> dict[str, int]:
     """How many sessions are in each status, by status name; statuses with none are absent."""
     rows = Session.objects.values("status").annotate(n=Count("pk")).order_by("status")
     return {row["status"]: row["n"] for row in rows}
+
+
+def sessions_active_per_bucket(*, bounds: Sequence[datetime]) -> list[int]:
+    """For each bucket [bounds[i], bounds[i + 1]), how many sessions were active in it:
+    created before its end and not ended or expired before its start (a session still active
+    counts until it is ended or swept). One query with one filtered count per bucket, over the
+    sessions that overlap the whole range (the admin dashboard's chart)."""
+    if len(bounds) < 2:
+        return []
+    start = bounds[0]
+    still_open = Q(ended_at__isnull=True, expired_at__isnull=True)
+    overlapping = Session.objects.filter(created_at__lt=bounds[-1]).filter(
+        still_open | Q(ended_at__gte=start) | Q(expired_at__gte=start)
+    )
+    counts = overlapping.aggregate(
+        **{
+            f"b{i}": Count(
+                "pk",
+                filter=Q(created_at__lt=end)
+                & (still_open | Q(ended_at__gte=begin) | Q(expired_at__gte=begin)),
+            )
+            for i, (begin, end) in enumerate(pairwise(bounds))
+        }
+    )
+    return [counts[f"b{i}"] for i in range(len(bounds) - 1)]

@@ -5,11 +5,19 @@ is skipped for a cooldown, so agents do not wait out a dead provider's timeout o
 After the cooldown exactly one call is let through (half-open): its success closes the circuit,
 its failure opens it for another cooldown. Errors that say nothing about the provider's health
 (a bad request, a rejected key) neither open nor close a circuit.
+
+`on_change(provider, state, consecutive_failures)` (optional) is called outside the lock after
+every change of a provider's state ("closed", "open", "half_open") or failure count, never on
+a success that changes nothing: the hot path stays free. agents.runtime.circuits publishes
+these to Redis for the admin dashboard.
 """
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+ChangeHook = Callable[[str, str, int], None]
 
 
 @dataclass
@@ -18,10 +26,24 @@ class _State:
     opened_at: float | None = None
     trial_in_flight: bool = False
 
+    @property
+    def name(self) -> str:
+        if self.opened_at is None:
+            return CLOSED
+        return HALF_OPEN if self.trial_in_flight else OPEN
+
 
 class CircuitBreakers:
-    def __init__(self, *, failures: int, cooldown_seconds: float, clock: Callable[[], float]):
+    def __init__(
+        self,
+        *,
+        failures: int,
+        cooldown_seconds: float,
+        clock: Callable[[], float],
+        on_change: ChangeHook | None = None,
+    ):
         self._failures = failures
+        self._on_change = on_change
         self._cooldown = cooldown_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -40,11 +62,16 @@ class CircuitBreakers:
             if state.trial_in_flight or self._clock() - state.opened_at < self._cooldown:
                 return False
             state.trial_in_flight = True
-            return True
+            failures = state.consecutive_failures
+        self._changed(provider, HALF_OPEN, failures)
+        return True
 
     def record_success(self, provider: str) -> None:
         with self._lock:
+            before = self._states.get(provider)
             self._states[provider] = _State()
+        if before is not None and (before.opened_at is not None or before.consecutive_failures):
+            self._changed(provider, CLOSED, 0)
 
     def record_failure(self, provider: str) -> None:
         with self._lock:
@@ -53,11 +80,22 @@ class CircuitBreakers:
             if state.trial_in_flight or state.consecutive_failures >= self._failures:
                 state.opened_at = self._clock()
             state.trial_in_flight = False
+            name, failures = state.name, state.consecutive_failures
+        self._changed(provider, name, failures)
 
     def release(self, provider: str) -> None:
         """The call ended without telling anything about the provider's health."""
         with self._lock:
-            self._state(provider).trial_in_flight = False
+            state = self._state(provider)
+            was_trial = state.trial_in_flight
+            state.trial_in_flight = False
+            name, failures = state.name, state.consecutive_failures
+        if was_trial:
+            self._changed(provider, name, failures)
+
+    def _changed(self, provider: str, state: str, failures: int) -> None:
+        if self._on_change is not None:
+            self._on_change(provider, state, failures)
 
     def snapshot(self, provider: str) -> tuple[bool, int]:
         """(healthy, consecutive_failures); unhealthy from opening until a trial succeeds."""

@@ -27,6 +27,7 @@ from agents.runtime.attempts import (
     succeeded_attempt,
 )
 from agents.runtime.breaker import CircuitBreakers
+from agents.runtime.circuits import circuit_published
 from agents.runtime.config import RoutingConfig, load_routing_config
 from agents.runtime.providers import Provider, provider_build
 from agents.runtime.tokens import estimate_prompt_tokens
@@ -82,6 +83,7 @@ class Router:
             failures=config.breaker_failures,
             cooldown_seconds=config.breaker_cooldown_seconds,
             clock=clock,
+            on_change=circuit_published,  # shown on the admin dashboard, across processes
         )
 
     def _provider(self, name: str) -> Provider:

@@ -50,7 +50,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def error_response(code: str, message: str, status: int, details: Any = None) -> JsonResponse:
     """The envelope for plain Django views (health, the /api/ catch-all, handler500)."""
-    return JsonResponse(error_body(code, message, details), status=status)
+    response = JsonResponse(error_body(code, message, details), status=status)
+    response.error_code = code  # for the request counters' recent API errors (system.ops)
+    return response
 
 
 def _message_of(exc: drf.APIException) -> tuple[str, Any]:
@@ -100,7 +102,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         status = 500
 
     set_rollback()
-    return Response(body, status=status, headers=headers)
+    response = Response(body, status=status, headers=headers)
+    response.error_code = body["error"]["code"]  # for the recent API errors (system.ops)
+    return response
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None):

@@ -20,10 +20,11 @@ from system.kernel.redis_client import get_redis
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
-# The status API's per-minute request counters (system.ops.counters reads them), kept a little
-# longer than the minute that is read ("the last full minute").
+# The status API's per-minute request counters (system.ops.counters reads them), kept for a
+# day and an hour: the admin dashboard draws requests per minute over the last day (1,440
+# small hashes).
 REQUEST_STATS_PREFIX = "371os:reqstats:"
-REQUEST_STATS_TTL = 3 * 60
+REQUEST_STATS_TTL = 25 * 3600
 _HIT = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end

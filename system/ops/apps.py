@@ -23,7 +23,10 @@ class OpsConfig(AppConfig):
             task_outcome_counting_start()
 
         def start_heartbeat(sender, **kwargs) -> None:
-            worker_heartbeat_start(sender.hostname)
+            # Only workers of the default queue run agents' work; the `webhooks` worker (its
+            # own queue) is not an agent_orchestrator.
+            if sender.app.conf.task_default_queue in sender.app.amqp.queues.consume_from:
+                worker_heartbeat_start(sender.hostname)
 
         def stop_heartbeat(**kwargs) -> None:
             worker_heartbeat_stop()

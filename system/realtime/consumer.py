@@ -27,6 +27,7 @@ from system.realtime.auth import (
     principal_check,
     query_param,
 )
+from system.realtime.census import census
 from system.realtime.commands import message_send
 from system.realtime.control import ControlMixin
 from system.realtime.db import db_call
@@ -64,6 +65,8 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.connection_id = str(uuid.uuid4())
+        self.census = census()  # this process's open sockets, for the admin dashboard
+        self.census.opened()
         self.access: Access | None = None
         self.delivery: Delivery | None = None  # once authenticated
         self.tasks: list[asyncio.Task] = []
@@ -81,6 +84,9 @@ class EventStreamConsumer(ControlMixin, GuardMixin, AsyncJsonWebsocketConsumer):
         await self._authenticate(token)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "census", None) is not None:
+            self.census.closed()
+            self.census = None
         self.closing = True
         self._stop()
         await self.guard_release(self.connection_id)

@@ -5,10 +5,11 @@ tests/e2e/test_admin_browser.py opens the chart in headless Chromium."""
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -21,6 +22,15 @@ from messaging.models import Channel, Message
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 LIST_URL = "/admin/agents/agent/"
+
+
+@pytest.fixture(autouse=True)
+def midday():
+    """Noon UTC today: "today's" calls and spend (since midnight) hold the ledger rows made a
+    few minutes back whatever the hour the suite runs at."""
+    noon = datetime.combine(timezone.now().date(), time(12), tzinfo=UTC)
+    with time_machine.travel(noon, tick=True):
+        yield
 
 
 def ledger(agent: Agent, *, cost: str, ago: timedelta = timedelta(0), error: str = "") -> None:

@@ -73,13 +73,13 @@ def test_the_run_buttons_queue_a_task_through_the_service(
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         response = superuser_client.post(
-            reverse("admin:system_dashboard_run"), {"task_type": "backup_database"}
+            reverse("admin:system_dashboard_run"), {"task_type": "reload_config"}
         )
 
     assert response.status_code == 302
     assert response["Location"] == DASHBOARD
     task = SystemTask.objects.get()
-    assert task.task_type == "backup_database"
+    assert task.task_type == "reload_config"
     assert task.requested_by.username == "chief"
     assert len(callbacks) == 1
 

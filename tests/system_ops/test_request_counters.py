@@ -5,7 +5,7 @@ import time
 import pytest
 import time_machine
 
-from system.kernel.ratelimit import REQUEST_STATS_PREFIX, WINDOW_SECONDS
+from system.kernel.ratelimit import REQUEST_STATS_PREFIX, REQUEST_STATS_TTL, WINDOW_SECONDS
 from system.kernel.redis_client import get_redis
 from system.ops.counters import request_rates
 
@@ -37,7 +37,7 @@ def test_each_request_costs_one_pipelined_counter_key_with_an_expiry(client, fre
     keys = list(get_redis().scan_iter(match=f"{REQUEST_STATS_PREFIX}*"))
     assert len(keys) == 1
     assert get_redis().hgetall(keys[0]) == {b"requests": b"2", b"errors": b"1"}
-    assert 0 < get_redis().ttl(keys[0]) <= 180
+    assert 0 < get_redis().ttl(keys[0]) <= REQUEST_STATS_TTL
 
 
 def test_a_quiet_minute_reports_zero_requests_and_no_errors():
