@@ -41,7 +41,17 @@ WEBHOOK_MAX_ENDPOINTS_PER_OWNER = env.int("WEBHOOK_MAX_ENDPOINTS_PER_OWNER", def
 WEBHOOK_DISPATCH_SECONDS = env.float("WEBHOOK_DISPATCH_SECONDS", default=2)
 ALERTS_SCAN_SECONDS = env.float("ALERTS_SCAN_SECONDS", default=10)
 
+# Finished deliveries (and their attempts) are kept this long; alert records likewise.
+WEBHOOK_DELIVERY_RETENTION = timedelta(days=env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=7))
+ALERT_RECORD_RETENTION = timedelta(days=env.int("ALERT_RECORD_RETENTION_DAYS", default=30))
+
+# Deliveries run on their own queue and worker (the Procfile's `webhooks`: a thread pool of
+# WEBHOOK_CONCURRENCY), so a slow receiver never delays agent replies (system/notify/routing.py).
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="webhooks")
+CELERY_TASK_ROUTES = ("system.notify.routing.route_task",)
+
 NOTIFY_BEAT_SCHEDULE = {
     "webhooks-dispatch": {"task": "notify.webhooks_dispatch", "schedule": WEBHOOK_DISPATCH_SECONDS},
     "alerts-scan": {"task": "notify.alerts_scan", "schedule": ALERTS_SCAN_SECONDS},
+    "notify-prune": {"task": "notify.prune", "schedule": timedelta(hours=1)},
 }

@@ -245,6 +245,12 @@ class WebhookDelivery(models.Model):
                 condition=Q(status="pending"),
                 name="webhook_delivery_due_idx",
             ),
+            # Each endpoint's head of line (the sweep's "no earlier pending delivery").
+            models.Index(
+                fields=["endpoint", "id"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,8 +4,9 @@
 2. With `DJANGO_DEBUG` off and no `DJANGO_SECRET_KEY`/`JWT_SIGNING_KEY`, make each once in
    `var/secret_key`/`var/jwt_signing_key`.
 3. Migrate and seed the demo (skipped with `--no-setup`), collect static files.
-4. Start the Procfile's processes (api, ws, worker, beat) under honcho, which stops them all,
-   with SIGKILL after a grace period, on Ctrl-C, on SIGTERM, or when any one of them exits.
+4. Start the Procfile's processes (api, ws, worker, webhooks, beat) under honcho, which stops
+   them all, with SIGKILL after a grace period, on Ctrl-C, on SIGTERM, or when any one of them
+   exits.
 5. Stop the embedded Redis last, once nothing uses it.
 
 Deliberately free of Django imports: settings must not be read before REDIS_URL is known.

@@ -23,6 +23,17 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 FIREHOSE_GROUP = "events"
+# Every event type the platform's services log (their *_EVENT constants; meetings log
+# workflow_update): what a WebSocket subscription or a webhook endpoint may name.
+EVENT_TYPES = frozenset(
+    {
+        "agent_status_update",
+        "agent_budget_exceeded",
+        "new_message",
+        "session_update",
+        "workflow_update",
+    }
+)
 # Entries per pub/sub message: a session sweep publishes up to 100,000 at once.
 PUBLISH_CHUNK = 500
 

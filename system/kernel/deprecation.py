@@ -1,20 +1,30 @@
 """Deprecation headers: `Deprecation` (RFC 9745, `@<unix seconds>`), `Sunset` (RFC 8594,
 an HTTP-date six months later) and `Link: <note>; rel="deprecation"`, and the served page the
-link points at: the schema's deprecated operations, each under an anchor of its own."""
+link points at: the schema's deprecated operations, each under an anchor of its own.
+
+`deprecated_endpoint_used` is sent (robustly: a receiver's error never reaches the request)
+for every authenticated call of a deprecated operation, with `principal`, `method`, `path`
+(the route, its parameters as `{name}`, no query string), `sunset` (a datetime) and `link`
+(the migration note's path): system.notify turns the first one a day into an email alert."""
 
 import calendar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.dispatch import Signal
 from django.utils.html import format_html, format_html_join
 from django.utils.http import http_date
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from system.kernel.principal import principal_from_request
+
 SUNSET_MONTHS = 6
 DEPRECATIONS_PAGE = "/api/docs/deprecations"
 DEPRECATIONS_DOC = f"{DEPRECATIONS_PAGE}#deprecations"
+
+deprecated_endpoint_used = Signal()
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -50,7 +60,26 @@ class DeprecationMixin:
         if deprecation is not None:
             for name, value in deprecation.headers().items():
                 response[name] = value
+            if request.user is not None and request.user.is_authenticated:
+                deprecated_endpoint_used.send_robust(
+                    sender=type(self),
+                    principal=principal_from_request(request),
+                    method=request.method,
+                    path=route_path(request),
+                    sunset=add_months(deprecation.deprecated_at, SUNSET_MONTHS),
+                    link=deprecation.link,
+                )
         return response
+
+
+def route_path(request: Request) -> str:
+    """The request's path with its URL parameters as `{name}`: one operation whatever the
+    object (`/api/v1/agents/{agent_id}/restart`), no query string."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    for name, value in (match.kwargs if match else {}).items():
+        path = path.replace(f"/{value}", "/{" + name + "}", 1)
+    return path
 
 
 def deprecated_operations(schema: dict[str, Any]) -> list[tuple[str, str, str, str]]:

@@ -29,6 +29,7 @@ _TAG_PREFIXES = (
     ("/api/messaging/sessions", "ElizaOS sessions"),
     ("/api/v1/system", "system"),
     ("/api/v1/auth", "auth"),
+    ("/api/v1/webhooks", "webhooks"),
     ("/api/workflows", "QuestFlow"),
     ("/api/agents/csuite", "QuestFlow"),
     ("/api/deploy", "QuestFlow"),
@@ -41,6 +42,8 @@ TAGS = {
     "shapes and error codes; errors carry `success: false`.",
     "system": "Status, configuration, the event log and system tasks.",
     "auth": "JWT pairs and API keys.",
+    "webhooks": "Signed webhooks (Standard Webhooks): endpoints, secret rotation, test "
+    "events, the delivery log and retries.",
     "QuestFlow": "Workflows, C-suite meetings and Akash deployments.",
 }
 

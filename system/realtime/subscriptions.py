@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from agents.selectors import agent_get
 from sessions_app.selectors import session_owned_by
-from system.eventlog.events import FIREHOSE_GROUP
+from system.eventlog.events import EVENT_TYPES, FIREHOSE_GROUP
 from system.kernel.exceptions import DomainError, PermissionDeniedError
 from system.kernel.principal import Principal
 from system.realtime.access import Access
@@ -27,9 +27,8 @@ ALIASES = {
 AGENT_EVENTS = frozenset({"agent_status_update", "agent_budget_exceeded"})
 CHANNEL_EVENTS = frozenset({"new_message"})
 SESSION_EVENTS = frozenset({"session_update"})
-# Every event type the platform logs (the services' *_EVENT constants; meetings log
-# workflow_update): a subscription to any other name would never receive anything.
-EVENT_TYPES = AGENT_EVENTS | CHANNEL_EVENTS | SESSION_EVENTS | {"workflow_update"}
+# EVENT_TYPES (system.eventlog.events): a subscription to any other name would never receive
+# anything.
 ID_FILTERS = ("agent_id", "channel_id", "session_id")
 FILTERS = (*ID_FILTERS, "status")
 # Agents may be named where an id is asked for, as in the REST API (agents.selectors.agent_get).

@@ -1,7 +1,8 @@
 """Whole-stack fixtures: the real processes, started the way `make run` starts them.
 
-`run_stack()` launches `python -m system.stack --no-setup` (api, ws, worker, beat under honcho,
-plus the embedded Redis when REDIS_URL is unset) against the test database, waits for /readyz,
+`run_stack()` launches `python -m system.stack --no-setup` (api, ws, worker, webhooks, beat
+under honcho, plus the embedded Redis when REDIS_URL is unset) against the test database, waits
+for /readyz,
 and on exit stops it with SIGTERM and fails the test if any process it started is left.
 Tests that read or write data through a live stack need `transactional_db`, so that their
 rows are committed where the stack's processes can see them.
@@ -141,8 +142,17 @@ def run_stack(
 
 @pytest.fixture(scope="session")
 def live_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LiveStack]:
-    """One stack for the whole session, on the test database and the suite's Redis."""
-    with django_db_blocker.unblock(), run_stack(tmp_path_factory.mktemp("stack")) as stack:
+    """One stack for the whole session, on the test database and the suite's Redis. Its
+    notification readers (the webhook dispatcher and the alerts scan) are held back and its
+    webhooks worker listens on a queue of its own: they would act on the rows and the delivery
+    tasks of every later test in the same database and Redis (the webhook tests start stacks of
+    their own)."""
+    quiet = {
+        "WEBHOOK_DISPATCH_SECONDS": "86400",
+        "ALERTS_SCAN_SECONDS": "86400",
+        "WEBHOOK_QUEUE": "live-stack-webhooks",
+    }
+    with django_db_blocker.unblock(), run_stack(tmp_path_factory.mktemp("stack"), **quiet) as stack:
         yield stack
 
 

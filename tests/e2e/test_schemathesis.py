@@ -105,12 +105,17 @@ def operations(contract_stack, admin_key) -> list:
 # agent, is the database's to say (any string is a valid name); whether `expires_at` is in
 # the future depends on when the request arrives.
 _UNKNOWN_AGENT = {"members": "Unknown agent: "}
+_WEBHOOK_URL = {"url": ""}
 REFUSALS_NO_SCHEMA_EXPRESSES = {
     ("POST", API_KEYS_PATH): {
         "owner": "No active user named",
         "expires_at": "Must be in the future.",
     },
     ("POST", "/api/v1/channels"): _UNKNOWN_AGENT,
+    # Whether a webhook URL may receive deliveries is for DNS (public addresses only) and the
+    # server's WEBHOOK_ALLOW_HTTP / WEBHOOK_ALLOW_PRIVATE to say: any refusal of the url.
+    ("POST", "/api/v1/webhooks"): _WEBHOOK_URL,
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): _WEBHOOK_URL,
     ("POST", "/api/v1/channels/{channel_id}/members"): _UNKNOWN_AGENT,
 }
 

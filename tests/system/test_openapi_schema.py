@@ -11,7 +11,16 @@ from system.kernel.schema_operations import OPERATIONS
 
 pytestmark = pytest.mark.embedded
 
-AREA_TAGS = {"agents", "channels", "sessions", "ElizaOS sessions", "system", "auth", "QuestFlow"}
+AREA_TAGS = {
+    "agents",
+    "channels",
+    "sessions",
+    "ElizaOS sessions",
+    "system",
+    "auth",
+    "QuestFlow",
+    "webhooks",
+}
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 METHODS = {"get", "post", "put", "patch", "delete"}
 

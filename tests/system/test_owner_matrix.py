@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.test import override_settings
 from rest_framework.response import Response
 from rest_framework.test import APIClient
 
@@ -43,6 +44,8 @@ OWNERSHIP_RULES = {
     ("/api/v1/system/tasks/", "task_id"): "system_task",
     ("/api/deploy/akash/", "deployment_id"): "deployment",
     ("/api/v1/agents/", "agent_id"): "agent",
+    ("/api/v1/webhooks/", "webhook_id"): "webhook",
+    ("/api/v1/webhooks/", "delivery_id"): "webhook_delivery",
 }
 
 PRINCIPAL_ROLES = {
@@ -65,6 +68,10 @@ OBJECTS = {
     "key_a's private channel": ("channel", "key_a"),
     "alice's public channel": ("channel", "alice"),
     "alice's message": ("message", "alice"),
+    "alice's webhook": ("webhook", "alice"),
+    "key_a's webhook": ("webhook", "key_a"),
+    "alice's webhook delivery": ("webhook_delivery", "alice"),
+    "key_a's webhook delivery": ("webhook_delivery", "key_a"),
     "key_a's message": ("message", "key_a"),
     "alice's public message": ("message", "alice"),
     "a member of alice's channel": ("member", "alice"),
@@ -151,7 +158,8 @@ def user_client(username: str, role: str) -> APIClient:
 
 
 def owned_objects(client: APIClient, owner: str, agent_id: str) -> dict[str, dict[str, Any]]:
-    """A session of each API, a private channel with an external member and a message."""
+    """A session of each API, a private channel with an external member and a message, a
+    webhook endpoint (to a loopback receiver) and its test delivery."""
     session = created(client, "/api/v1/sessions", {"agent_id": "ceo_mimi", "user_id": "user-1"})
     eliza = created(client, "/api/messaging/sessions", {"agentId": agent_id, "userId": USER_UUID})
     channel = created(
@@ -162,12 +170,19 @@ def owned_objects(client: APIClient, owner: str, agent_id: str) -> dict[str, dic
     message = created(
         client, f"/api/v1/channels/{channel}/messages", {"sender_id": "user-1", "content": "hi"}
     )["message_id"]
+    with override_settings(WEBHOOK_ALLOW_HTTP=True, WEBHOOK_ALLOW_PRIVATE=True):
+        webhook = created(
+            client, "/api/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}
+        )["id"]
+    delivery = created(client, f"/api/v1/webhooks/{webhook}/test", {})["id"]
     return {
         f"{owner}'s session": {"session_id": session["session_id"]},
         f"{owner}'s ElizaOS session": {"session_id": eliza["sessionId"]},
         f"{owner}'s private channel": {"channel_id": channel},
         f"{owner}'s message": {"channel_id": channel, "message_id": message},
         f"a member of {owner}'s channel": {"channel_id": channel, "member_id": "user-1"},
+        f"{owner}'s webhook": {"webhook_id": webhook},
+        f"{owner}'s webhook delivery": {"webhook_id": webhook, "delivery_id": delivery},
     }
 
 

@@ -26,6 +26,8 @@ def test_seed_demo_creates_a_superuser_and_prints_its_password_once():
     assert admin.is_superuser
     assert admin.check_password(password)
     assert password not in admin.password
+    # An address, so the demo's email alerts print in the stack's log (console backend).
+    assert admin.email == "admin@localhost"
 
 
 def test_seed_demo_is_idempotent_and_never_prints_the_password_again():

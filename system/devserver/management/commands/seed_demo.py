@@ -21,6 +21,8 @@ from system.kernel.roles import ADMIN
 from system.models import ApiKey
 
 DEMO_KEY_NAME = "demo-admin"
+# Alerts need an address: under `make run` (console email) they print in the stack's log.
+DEMO_ADMIN_EMAIL = "admin@localhost"
 
 
 class Command(BaseCommand):
@@ -40,7 +42,9 @@ class Command(BaseCommand):
             self.stdout.write("admin user: exists (password unchanged)")
             return admin
         password = secrets.token_urlsafe(18)
-        admin = User.objects.create_superuser(username="admin", email="", password=password)
+        admin = User.objects.create_superuser(
+            username="admin", email=DEMO_ADMIN_EMAIL, password=password
+        )
         self.stdout.write(f"admin user: created, password {password}  (shown once)")
         return admin
 
