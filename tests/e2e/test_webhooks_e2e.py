@@ -22,6 +22,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
 
 WAIT = 30
 LOCAL = {"WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_ALLOW_HTTP": "1"}
+# Queues of this test's stack alone: the session-wide stack (same database and Redis) would
+# otherwise take some of its beat's tasks, and deliver without LOCAL.
+OWN_QUEUES = {"CELERY_QUEUE": "webhooks-e2e", "WEBHOOK_QUEUE": "webhooks-e2e-deliveries"}
 
 
 def test_an_endpoint_made_through_the_api_receives_the_stacks_events_signed(
@@ -31,7 +34,7 @@ def test_an_endpoint_made_through_the_api_receives_the_stacks_events_signed(
     _, key = api_key_create(name="hooks", owner=user, roles=["agent_manager"])
     with (
         Receiver() as receiver,
-        run_stack(tmp_path, WEBHOOK_DISPATCH_SECONDS="0.5", **LOCAL) as stack,
+        run_stack(tmp_path, WEBHOOK_DISPATCH_SECONDS="0.5", **OWN_QUEUES, **LOCAL) as stack,
         httpx.Client(base_url=stack.api_url, headers={"X-API-Key": key}, timeout=10) as api,
     ):
         made = api.post("/api/v1/webhooks", json={"url": receiver.url, "event_types": ["*"]})
