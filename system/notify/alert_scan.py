@@ -65,11 +65,19 @@ def _alerts_for(entries: list[dict[str, Any]]) -> int:
     }
     creators = agent_creators(agent_ids=sorted(agent_ids)) if agent_ids else {}
     recorded = 0
+    seen: set[tuple[str, str]] = set()  # an agent refused 1,000 times in a batch: one alert
+    admins: list[int] | None = None
     for entry in entries:
         data = entry["payload"]
         agent_id = str(data.get("agent_id") or entry["agent_id"] or "")
+        is_error = entry["event_type"] == STATUS_EVENT
+        platform = not is_error and data.get("budget") == PLATFORM
+        subject = (entry["event_type"], PLATFORM if platform else agent_id)
+        if subject in seen:
+            continue
+        seen.add(subject)
         creator, name = creators.get(agent_id, (None, data.get("name") or agent_id))
-        if entry["event_type"] == STATUS_EVENT:
+        if is_error:
             recorded += _send(
                 [creator],
                 alerts.AGENT_ERROR,
@@ -84,9 +92,10 @@ def _alerts_for(entries: list[dict[str, Any]]) -> int:
             "daily_budget_usd": data.get("daily_budget_usd"),
             "spent_usd": data.get("spent_usd"),
         }
-        if data.get("budget") == PLATFORM:
+        if platform:
             context["budget_label"] = "the platform"
-            recorded += _send(_admin_ids(), alerts.BUDGET_REACHED, PLATFORM, context)
+            admins = _admin_ids() if admins is None else admins
+            recorded += _send(admins, alerts.BUDGET_REACHED, PLATFORM, context)
         else:
             context["budget_label"] = f"agent {name}"
             recorded += _send([creator], alerts.BUDGET_REACHED, agent_id, context)

@@ -3,6 +3,8 @@ creator; an agent's daily budget reached mails its creator, the platform's every
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from agents.exceptions import AgentBudgetExceeded, AgentRuntimeError
 from agents.runtime import ChatMessage
@@ -87,6 +89,23 @@ def test_an_agent_budget_reached_mails_its_creator(locmem_email, scan, agent, se
 
     assert [e.to for e in locmem_email] == [["carol@example.com"]]
     assert 'daily LLM budget of the agent "cash"' in locmem_email[0].body
+
+
+def test_many_refusals_in_one_scan_cost_what_one_does(locmem_email, scan, agent, settings):
+    scan()
+    settings.AGENT_DEFAULT_DAILY_BUDGET_USD = 0.0
+
+    def refused_then_scanned(times: int) -> int:
+        for _ in range(times):
+            with pytest.raises(AgentBudgetExceeded):
+                agent_complete(agent=agent, conversation=ASK)
+        with CaptureQueriesContext(connection) as queries:
+            scan()
+        return len(queries)
+
+    refused_then_scanned(1)  # the alert of the day
+    assert refused_then_scanned(25) == refused_then_scanned(1)
+    assert len(locmem_email) == 1
 
 
 def test_the_platform_budget_reached_mails_every_admin(
