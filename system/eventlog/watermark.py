@@ -77,10 +77,24 @@ def read() -> int:
         return cursor.fetchone()[0]
 
 
+# The columns of a row as read_after returns it: readers that query the log themselves (where
+# read_after answers None) ask for the same, `values_list(*ROW_FIELDS)`.
+ROW_FIELDS = (
+    "event_id",
+    "event_type",
+    "payload",
+    "created_at",
+    "agent_id",
+    "channel_id",
+    "session_id",
+    "owner_id",
+)
+
+
 def read_after(*, after: int, upto: int | None, limit: int) -> tuple[int, list[tuple]] | None:
     """PostgreSQL: the watermark W (at most `upto`) and the first `limit` entries in
-    (after, W], oldest first, as rows (event_id, event_type, payload, created_at, agent_id,
-    channel_id, session_id, owner_id), in one round trip. None elsewhere: read() then query."""
+    (after, W], oldest first, as rows of ROW_FIELDS, in one round trip. None elsewhere: read()
+    then query."""
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:

@@ -26,6 +26,10 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 CHANNEL_ACCESS_GROUP = "realtime.channel-access"
+# Each ws process's open sockets (system.realtime.census writes, the ops dashboard reads): a
+# Redis hash, field `<host>:<pid>`, JSON {connections, updated_at}, written every period.
+WS_PROCESSES_KEY = "371os:ws:processes"
+WS_REPORT_SECONDS = 10
 # The consumer handlers these messages dispatch to (Channels maps "a.b" to the method a_b).
 RECHECK_PRINCIPAL = "principal.recheck"
 CHANNEL_ACCESS_CHANGED = "channel.access.changed"

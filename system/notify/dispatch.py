@@ -38,16 +38,6 @@ BATCH = 1000
 MAX_BATCHES = 20  # per run; the next run (WEBHOOK_DISPATCH_SECONDS later) goes on
 # The sweep queues an endpoint's task at most this often while it waits in the broker.
 KICK_DEBOUNCE_SECONDS = 30
-_FIELDS = (
-    "event_id",
-    "event_type",
-    "payload",
-    "created_at",
-    "agent_id",
-    "channel_id",
-    "session_id",
-    "owner_id",
-)
 _SCOPES = ("agent_id", "channel_id", "session_id")
 
 
@@ -108,7 +98,7 @@ def _read(after: int, limit: int) -> tuple[int, list[LogEntry]]:
         rows = list(
             EventLogEntry.objects.filter(event_id__gt=after, event_id__lte=safe)
             .order_by("event_id")
-            .values_list(*_FIELDS)[:limit]
+            .values_list(*watermark.ROW_FIELDS)[:limit]
         )
     entries = [LogEntry.from_row(row) for row in rows]
     if len(entries) >= limit:

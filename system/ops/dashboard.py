@@ -22,14 +22,12 @@ from agents.selectors import agents_top_spend
 from messaging.selectors import messages_count_per_bucket
 from sessions_app.selectors import sessions_active_per_bucket
 from system.kernel.redis_client import get_redis
+from system.kernel.sockets import WS_PROCESSES_KEY, WS_REPORT_SECONDS
 from system.ops.counters import api_errors_recent, request_series
 from system.ops.dashboard_charts import Bucket, Row, bar_list_chart, column_chart
 
-# Written by each ws process (system.realtime.census, which ops may not import) every
-# WS_REPORT_SECONDS; an entry three periods old is stale (shown apart, not in the total) and
-# one WS_PRUNE_SECONDS old is deleted.
-WS_PROCESSES_KEY = "371os:ws:processes"
-WS_REPORT_SECONDS = 10
+# Written by each ws process (system.realtime.census) every WS_REPORT_SECONDS; an entry three
+# periods old is stale (shown apart, not in the total) and one WS_PRUNE_SECONDS old is deleted.
 WS_STALE_SECONDS = 3 * WS_REPORT_SECONDS
 WS_PRUNE_SECONDS = 300
 RANGES = ("hour", "day")

@@ -1,11 +1,11 @@
 """How many sockets this ws process holds, reported to Redis for the admin dashboard.
 
 A counter per event loop (daphne runs one per process), raised in `connect` and lowered in
-`disconnect`, and a task in the same loop that writes it to the hash `371os:ws:processes`,
-field `<host>:<pid>`, as JSON {connections, updated_at}: every REPORT_SECONDS, and after a
-change at most once per MIN_INTERVAL_SECONDS. The task runs while the process holds sockets and
-ends after reporting 0 (a test's loop ends cleanly); the dashboard (system.ops.dashboard, which
-names the same key) treats an entry older than three periods as gone and prunes it.
+`disconnect`, and a task in the same loop that writes it to the hash WS_PROCESSES_KEY
+(system.kernel.sockets): every WS_REPORT_SECONDS, and after a change at most once per
+MIN_INTERVAL_SECONDS. The task runs while the process holds sockets and ends after reporting 0
+(a test's loop ends cleanly); the dashboard (system.ops.dashboard) treats an entry older than
+three periods as gone and prunes it.
 The write runs on a thread, so a Redis outage never holds up the loop; it is then skipped.
 """
 
@@ -20,11 +20,10 @@ import weakref
 import redis
 
 from system.kernel.redis_client import get_redis
+from system.kernel.sockets import WS_PROCESSES_KEY, WS_REPORT_SECONDS
 
 logger = logging.getLogger(__name__)
 
-WS_PROCESSES_KEY = "371os:ws:processes"  # read by system.ops.dashboard
-REPORT_SECONDS = 10.0
 MIN_INTERVAL_SECONDS = 1.0
 
 
@@ -62,7 +61,7 @@ class SocketCensus:
                 if reported == 0 and self.open == 0:
                     return
                 try:
-                    await asyncio.wait_for(self.changed.wait(), REPORT_SECONDS)
+                    await asyncio.wait_for(self.changed.wait(), WS_REPORT_SECONDS)
                 except TimeoutError:
                     continue
                 if self.open:

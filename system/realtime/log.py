@@ -30,16 +30,6 @@ from system.models import EventLogEntry
 from system.realtime.db import db_call
 
 _NO_BOUND = 2**63 - 1
-_FIELDS = (
-    "event_id",
-    "event_type",
-    "payload",
-    "created_at",
-    "agent_id",
-    "channel_id",
-    "session_id",
-    "owner_id",
-)
 
 
 @dataclass(slots=True, eq=False)
@@ -106,7 +96,7 @@ def log_entries(*, after: int, upto: int | None = None, where: Q | None = None, 
     entries = EventLogEntry.objects.filter(event_id__gt=after, event_id__lte=upto)
     if where is not None:
         entries = entries.filter(where)
-    rows = entries.order_by("event_id").values_list(*_FIELDS)[:limit]
+    rows = entries.order_by("event_id").values_list(*watermark.ROW_FIELDS)[:limit]
     return [LoggedEvent.from_row(row) for row in rows]
 
 
